@@ -1,0 +1,249 @@
+"""Config, options and reconfigure flows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import probatio
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dashboard_cast.const import (
+    CONF_DASHBOARD,
+    CONF_FPS,
+    CONF_QUALITY,
+    CONF_TARGET,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_ENTITY_ID
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+
+
+async def test_no_cast_device_aborts(hass: HomeAssistant) -> None:
+    """Without a cast media player there is nothing to pick."""
+    # A media player of another integration does not count.
+    er.async_get(hass).async_get_or_create("media_player", "kodi", "kodi-1")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_devices"
+
+
+async def test_user_flow_creates_entry(
+    hass: HomeAssistant, living_room_tv: er.RegistryEntry
+) -> None:
+    """Picking a cast media player creates an entry keyed by the cast device."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: living_room_tv.entity_id}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Living room TV"
+    # The registry id survives an entity rename; the unique id is the cast device's.
+    assert result["data"] == {CONF_TARGET: living_room_tv.id}
+    assert result["options"] == {
+        CONF_DASHBOARD: "lovelace/0",
+        CONF_QUALITY: "720p",
+        CONF_FPS: 5,
+    }
+    entry = result["result"]
+    assert entry.unique_id == living_room_tv.unique_id
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.target_entity_id == living_room_tv.entity_id
+
+
+async def test_user_flow_rejects_non_cast_entity(
+    hass: HomeAssistant, living_room_tv: er.RegistryEntry
+) -> None:
+    """An entity that is not a cast media player gives an error and the form again."""
+    other = er.async_get(hass).async_get_or_create("media_player", "kodi", "kodi-1")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    for wrong in (other.entity_id, "media_player.does_not_exist"):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_ENTITY_ID: wrong}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_ENTITY_ID: "invalid_target"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: living_room_tv.entity_id}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_duplicate_target_aborts(
+    hass: HomeAssistant, config_entry: MockConfigEntry, living_room_tv: er.RegistryEntry
+) -> None:
+    """The same cast device cannot be added twice, even after an entity rename."""
+    registry = er.async_get(hass)
+    renamed = registry.async_update_entity(
+        living_room_tv.entity_id, new_entity_id="media_player.big_screen"
+    )
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: renamed.entity_id}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
+    """Options are validated, normalized, saved, and the entry reloads."""
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_DASHBOARD: "  /dashboard-tv/kitchen/ ", CONF_QUALITY: "1080p", CONF_FPS: 12.0},
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {
+        CONF_DASHBOARD: "dashboard-tv/kitchen",
+        CONF_QUALITY: "1080p",
+        CONF_FPS: 12,
+    }
+    assert isinstance(config_entry.options[CONF_FPS], int)
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize(
+    "dashboard",
+    [
+        "",
+        "   ",
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "data:text/html,<h1>x</h1>",
+        "chrome://settings",
+        "ftp://example.com/",
+        "http://",
+        "lovelace/../../etc",
+        "with space/0",
+        "x" * 3000,
+    ],
+)
+async def test_options_flow_rejects_bad_dashboard(
+    hass: HomeAssistant, config_entry: MockConfigEntry, dashboard: str
+) -> None:
+    """A bad dashboard gives a translated error and changes nothing."""
+    before = dict(config_entry.options)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_DASHBOARD: dashboard, CONF_QUALITY: "720p", CONF_FPS: 5}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_DASHBOARD: "invalid_dashboard"}
+    assert dict(config_entry.options) == before
+
+    # The form can be corrected, and an https URL of any site is accepted.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_DASHBOARD: "https://example.com/board?x=1", CONF_QUALITY: "720p", CONF_FPS: 5},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options[CONF_DASHBOARD] == "https://example.com/board?x=1"
+
+
+async def test_reconfigure_changes_target(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    living_room_tv: er.RegistryEntry,
+    kitchen_hub: er.RegistryEntry,
+) -> None:
+    """Reconfigure moves the entry to another cast device and keeps its options."""
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    options = dict(config_entry.options)
+
+    result = await config_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    # The form starts at the current target.
+    schema_key = next(iter(result["data_schema"].schema))
+    assert schema_key.default() == living_room_tv.entity_id
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: "media_player.does_not_exist"}
+    )
+    assert result["errors"] == {CONF_ENTITY_ID: "invalid_target"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: kitchen_hub.entity_id}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert config_entry.unique_id == kitchen_hub.unique_id
+    assert config_entry.data == {CONF_TARGET: kitchen_hub.id}
+    assert config_entry.title == "Kitchen hub"
+    assert dict(config_entry.options) == options
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data.target_entity_id == kitchen_hub.entity_id
+
+
+async def test_reconfigure_to_configured_target_aborts(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    living_room_tv: er.RegistryEntry,
+    kitchen_hub: er.RegistryEntry,
+) -> None:
+    """Reconfigure cannot take a device that another entry already uses."""
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="Kitchen hub",
+        unique_id=kitchen_hub.unique_id,
+        data={CONF_TARGET: kitchen_hub.id},
+    )
+    other.add_to_hass(hass)
+    result = await config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: kitchen_hub.entity_id}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert config_entry.unique_id == living_room_tv.unique_id
+    assert config_entry.data == {CONF_TARGET: living_room_tv.id}
+
+    # Keeping the same device is allowed.
+    result = await config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: living_room_tv.entity_id}
+    )
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def test_reconfigure_when_target_was_deleted(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    living_room_tv: er.RegistryEntry,
+    kitchen_hub: er.RegistryEntry,
+) -> None:
+    """An entry whose cast entity is gone can be pointed at another one."""
+    er.async_get(hass).async_remove(living_room_tv.entity_id)
+    result = await config_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    schema_key = next(iter(result["data_schema"].schema))
+    assert schema_key.default is probatio.UNDEFINED
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ENTITY_ID: kitchen_hub.entity_id}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert config_entry.state is ConfigEntryState.LOADED
