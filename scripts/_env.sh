@@ -50,7 +50,8 @@ sync_host_files() {
   done
 }
 
-# Run "$@" inside the forky root with the repository at the same path.
+# Run "$@" inside the forky root with the repository at the same path. This
+# replaces the calling shell: call it last, or in a subshell.
 in_root() {
   sync_host_files
   local -a keep=(
@@ -73,7 +74,9 @@ in_root() {
   done < <(env)
   # The mounts below live only in this private namespace and vanish with it.
   # shellcheck disable=SC2016
-  unshare --mount --propagation private --fork -- /bin/bash -c '
+  # exec: signals sent to the calling script reach unshare, and --kill-child
+  # passes SIGTERM on if unshare itself is killed.
+  exec unshare --mount --propagation private --fork --kill-child=SIGTERM -- /bin/bash -c '
     set -e
     root="$1" repo="$2"; shift 2
     mount -t proc proc "$root/proc"
@@ -85,13 +88,14 @@ in_root() {
   ' _ "$ROOTFS" "$REPO" "${keep[@]}" /bin/bash -c 'cd "$0" && exec "$@"' "$REPO" "$@"
 }
 
-# Run "$@" with the project's Python environment first on PATH, in the repo.
+# Run "$@" with the project's Python environment first on PATH, in the repo,
+# replacing the calling shell.
 in_env() {
   case "$(env_mode)" in
     chroot) in_root "$@" ;;
     venv)
       cd "$REPO"
-      PATH="$LOCAL_VENV/bin:$PATH" VIRTUAL_ENV="$LOCAL_VENV" "$@"
+      PATH="$LOCAL_VENV/bin:$PATH" VIRTUAL_ENV="$LOCAL_VENV" exec "$@"
       ;;
     *) die "unknown environment mode in $MODE_FILE: run scripts/setup" ;;
   esac

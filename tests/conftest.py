@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Generator
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.config_flow import DEFAULT_OPTIONS
 from custom_components.dashboard_cast.const import CONF_TARGET, DOMAIN
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-
-if TYPE_CHECKING:
-    from collections.abc import Generator
-
-    from homeassistant.core import HomeAssistant
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -17,11 +15,9 @@ from custom_components.dashboard_cast.const import (
 )
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_ENTITY_ID
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
-
-if TYPE_CHECKING:
-    from homeassistant.core import HomeAssistant
 
 
 async def test_no_cast_device_aborts(hass: HomeAssistant) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-
-if TYPE_CHECKING:
-    from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-    from homeassistant.core import HomeAssistant
 
 
 async def test_setup_and_unload(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import entity_registry as er
 
 from .const import CONF_TARGET, DOMAIN
 from .data import DashboardCastConfigEntry, DashboardCastData
-
-if TYPE_CHECKING:
-    from homeassistant.core import HomeAssistant
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:

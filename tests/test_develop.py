@@ -1,0 +1,97 @@
+"""scripts/develop: the README's third command runs real Home Assistant for a new user."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+import signal
+import sys
+from types import ModuleType
+
+import aiohttp
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PORT = 18123
+BANNER_TIMEOUT = 400  # the first start installs requirements Home Assistant lacks
+
+
+def load_develop() -> ModuleType:
+    """Import scripts/develop.py, which is a script and not a package."""
+    spec = importlib.util.spec_from_file_location("develop", REPO / "scripts" / "develop.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def read_until_banner(stdout: asyncio.StreamReader) -> str:
+    """Return develop's output up to the line that says how to log in."""
+    seen = []
+    while line := await stdout.readline():
+        seen.append(line.decode())
+        if "Press Ctrl-C to stop" in seen[-1]:
+            return "".join(seen)
+    raise AssertionError("develop ended before it was ready:\n" + "".join(seen[-40:]))
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
+    """Onboarded Home Assistant, a working demo login, our integration addable, clean stop."""
+    develop = load_develop()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPO / "scripts" / "develop.py"),
+        "--port",
+        str(PORT),
+        "--config-dir",
+        str(tmp_path / "config"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # so cleanup can reach every process it started
+    )
+    assert proc.stdout is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        banner = await asyncio.wait_for(read_until_banner(proc.stdout), BANNER_TIMEOUT)
+        assert f"user '{develop.DEMO_USER}' with password '{develop.DEMO_PASSWORD}'" in banner
+        # Keep draining stdout so Home Assistant never blocks on a full pipe.
+        drain = asyncio.create_task(proc.stdout.read())
+
+        base = f"http://127.0.0.1:{PORT}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/") as resp:
+                assert resp.status == 200
+                assert "<html" in (await resp.text()).lower()
+            async with session.get(f"{base}/api/onboarding") as resp:
+                assert all(step["done"] for step in await resp.json())
+            token = await develop.login(session, base)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(
+                f"{base}/api/config/config_entries/flow_handlers", headers=headers
+            ) as resp:
+                assert "dashboard_cast" in await resp.json()
+            async with session.get(f"{base}/api/states/sun.sun", headers=headers) as resp:
+                assert resp.status == 200
+
+        # Ctrl-C in a terminal reaches the whole process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 90) == 0
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        if drain is not None:
+            await drain
+    # Nothing listens any more: Home Assistant went with the script.
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    except OSError:
+        pass
+    else:
+        writer.close()
+        raise AssertionError("Home Assistant still listens after develop stopped")
