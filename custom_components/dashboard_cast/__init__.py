@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from homeassistant.core import HomeAssistant
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import config_validation as cv, entity_registry as er
+from homeassistant.helpers.typing import ConfigType
 
+from .auth import async_remove_system_user
+from .browser import BrowserPool
 from .const import CONF_TARGET, DOMAIN
 from .data import DashboardCastConfigEntry, DashboardCastData
+from .http import StreamRegistry, StreamView
+from .streamer import DATA_DOMAIN, DomainData, TargetStreamer
+
+PLATFORMS = [Platform.CAMERA]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up what all entries share: the browser, the stream view."""
+    registry = StreamRegistry()
+    pool = BrowserPool(hass)
+    hass.data[DATA_DOMAIN] = DomainData(
+        pool=pool, registry=registry, ffmpeg_binary=get_ffmpeg_manager(hass).binary
+    )
+    hass.http.register_view(StreamView(hass, registry))
+
+    async def close_browser(_: Event) -> None:
+        await pool.async_close()
+
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_browser)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
@@ -16,10 +42,27 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
     if target is None:
         # The cast entity was deleted: only a reconfigure can fix this.
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="target_missing")
-    entry.runtime_data = DashboardCastData(target_entity_id=target)
+    streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN])
+    entry.runtime_data = DashboardCastData(target_entity_id=target, streamer=streamer)
+
+    async def stop_stream(_: Event) -> None:
+        await streamer.async_stop()
+
+    # Stop before the browser closes; unload covers reloads and removal.
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop_stream))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
-    """Unload a cast target."""
-    return True
+    """Unload a cast target, ending its stream."""
+    await entry.runtime_data.streamer.async_stop()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
+    """Remove the system user with the last entry."""
+    if not any(
+        other.entry_id != entry.entry_id for other in hass.config_entries.async_entries(DOMAIN)
+    ):
+        await async_remove_system_user(hass)

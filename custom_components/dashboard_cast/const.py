@@ -31,3 +31,39 @@ MIN_FPS: Final = 1
 MAX_FPS: Final = 30
 
 CAST_DOMAIN: Final = "cast"
+
+# Stream options (set per start; defaults below).
+CONF_THEME: Final = "theme"
+CONF_ZOOM: Final = "zoom"
+CONF_REDUCE_MOTION: Final = "reduce_motion"
+CONF_SEGMENT_SECONDS: Final = "segment_seconds"
+CONF_CHROMIUM_PATH: Final = "chromium_path"
+
+
+class Theme(StrEnum):
+    """How the page is asked to look: follows prefers-color-scheme."""
+
+    AUTO = "auto"
+    DARK = "dark"
+    LIGHT = "light"
+
+
+DEFAULT_THEME: Final = Theme.AUTO
+DEFAULT_ZOOM: Final = 1.0
+DEFAULT_REDUCE_MOTION: Final = True
+DEFAULT_SEGMENT_SECONDS: Final = 1.0
+
+# Page size in CSS pixels, and the encoder's rate cap, for each preset.
+VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
+    Quality.P720: (1280, 720),
+    Quality.P1080: (1920, 1080),
+}
+MAX_BITRATE_KBPS: Final[dict[Quality, int]] = {
+    Quality.P720: 2500,
+    Quality.P1080: 5000,
+}
+# H.264 High profile, level 4.1: plays on a Nest Hub and a first-generation Chromecast.
+H264_CODECS: Final = "avc1.640029"
+
+# A browser no stream has used for this long is closed.
+BROWSER_IDLE_SECONDS: Final = 60.0

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
+
+if TYPE_CHECKING:
+    from .streamer import TargetStreamer
 
 
 @dataclass(slots=True)
@@ -12,6 +16,7 @@ class DashboardCastData:
     """What a loaded entry holds while it runs."""
 
     target_entity_id: str
+    streamer: TargetStreamer
 
 
 type DashboardCastConfigEntry = ConfigEntry[DashboardCastData]

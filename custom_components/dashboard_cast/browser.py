@@ -1,0 +1,139 @@
+"""One headless Chromium for all streams of this Home Assistant instance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant, callback
+
+from .const import BROWSER_IDLE_SECONDS
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+_LOGGER = logging.getLogger(__name__)
+
+# Flags for a headless renderer: no GPU, and no background traffic to Google's
+# services, which a closed or offline network answers with floods of errors.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+
+
+def find_chromium() -> str | None:
+    """Return the system Chromium, or None to use Playwright's own browser."""
+    for name in CHROMIUM_NAMES:
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+class BrowserPool:
+    """Start Chromium on first use, share it, close it when idle for a while."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        executable_path: str | None = None,
+        idle_seconds: float = BROWSER_IDLE_SECONDS,
+    ) -> None:
+        """Initialize; nothing starts until the first acquire."""
+        self._hass = hass
+        self._executable_path = executable_path
+        self._idle_seconds = idle_seconds
+        self._lock = asyncio.Lock()
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._users = 0
+        self._idle_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        """Tell whether a browser process is up."""
+        return self._browser is not None and self._browser.is_connected()
+
+    @property
+    def version(self) -> str | None:
+        """Chromium's version, while it runs."""
+        return self._browser.version if self._browser is not None else None
+
+    async def acquire(self) -> Browser:
+        """Return the running browser, starting it if needed; pair with release()."""
+        async with self._lock:
+            self._cancel_idle()
+            if not self.running:
+                await self._close_locked()
+                await self._launch_locked()
+            assert self._browser is not None
+            self._users += 1
+            return self._browser
+
+    @callback
+    def release(self) -> None:
+        """Give back a browser from acquire(); the last user starts the idle timer."""
+        self._users = max(0, self._users - 1)
+        if self._users == 0 and self._browser is not None:
+            self._cancel_idle()
+            self._idle_handle = self._hass.loop.call_later(
+                self._idle_seconds, lambda: self._hass.async_create_task(self._close_if_idle())
+            )
+
+    async def async_close(self) -> None:
+        """Close the browser now (Home Assistant stops)."""
+        async with self._lock:
+            self._cancel_idle()
+            await self._close_locked()
+
+    async def _close_if_idle(self) -> None:
+        async with self._lock:
+            if self._users == 0:
+                _LOGGER.debug("Closing Chromium: no stream used it for %ss", self._idle_seconds)
+                await self._close_locked()
+
+    def _cancel_idle(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    async def _launch_locked(self) -> None:
+        # Imported here: only the in-process renderer needs Playwright.
+        from playwright.async_api import async_playwright  # noqa: PLC0415
+
+        executable = self._executable_path or find_chromium()
+        playwright = await async_playwright().start()
+        try:
+            self._browser = await playwright.chromium.launch(
+                executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
+            )
+        except BaseException:
+            await playwright.stop()
+            raise
+        self._playwright = playwright
+        _LOGGER.info(
+            "Started Chromium %s (%s)", self._browser.version, executable or "Playwright's"
+        )
+
+    async def _close_locked(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        self._users = 0
+        if browser is not None:
+            try:
+                await browser.close()
+            except Exception:
+                _LOGGER.debug("Chromium was already gone", exc_info=True)
+        if playwright is not None:
+            await playwright.stop()

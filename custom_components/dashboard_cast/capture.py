@@ -1,0 +1,97 @@
+"""Capture a page with the DevTools screencast, at most at the stream's frame rate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.async_api import CDPSession, Page
+
+_LOGGER = logging.getLogger(__name__)
+
+JPEG_QUALITY = 85
+
+
+class ScreencastCapture:
+    """Keep the latest JPEG frame of a page.
+
+    The screencast is damage-driven: Chromium sends a frame only when the page
+    changed, so a static dashboard costs almost nothing. Chromium sends the next
+    frame only after the previous one is acknowledged; delaying the ack to one
+    frame interval caps capture at the output rate, which is what makes an
+    animated page affordable.
+    """
+
+    def __init__(self, page: Page, width: int, height: int, fps: int) -> None:
+        """Initialize; call start()."""
+        self._page = page
+        self._width = width
+        self._height = height
+        self._interval = 1.0 / fps
+        self._cdp: CDPSession | None = None
+        self._last_ack = 0.0
+        self._ack_handles: set[asyncio.TimerHandle] = set()
+        self._ack_tasks: set[asyncio.Task[None]] = set()
+        self.latest: bytes | None = None
+        self.frames_in = 0
+        self.first_frame = asyncio.Event()
+        self.changed = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the screencast."""
+        self._cdp = await self._page.context.new_cdp_session(self._page)
+        self._cdp.on("Page.screencastFrame", self._on_frame)
+        await self._cdp.send(
+            "Page.startScreencast",
+            {
+                "format": "jpeg",
+                "quality": JPEG_QUALITY,
+                "maxWidth": self._width,
+                "maxHeight": self._height,
+            },
+        )
+
+    async def stop(self) -> None:
+        """Stop the screencast; the page may already be gone."""
+        for handle in self._ack_handles:
+            handle.cancel()
+        self._ack_handles.clear()
+        if self._cdp is not None:
+            cdp, self._cdp = self._cdp, None
+            try:
+                await cdp.send("Page.stopScreencast")
+                await cdp.detach()
+            except Exception:
+                _LOGGER.debug("Screencast already stopped", exc_info=True)
+
+    def _on_frame(self, event: dict[str, Any]) -> None:
+        self.latest = base64.b64decode(event["data"])
+        self.frames_in += 1
+        self.first_frame.set()
+        self.changed.set()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        delay = max(0.0, self._last_ack + self._interval - now)
+        self._last_ack = now + delay
+        handles = self._ack_handles
+
+        def ack() -> None:
+            handles.discard(handle)
+            if self._cdp is not None:
+                task = loop.create_task(self._ack(event["sessionId"]))
+                self._ack_tasks.add(task)
+                task.add_done_callback(self._ack_tasks.discard)
+
+        handle = loop.call_later(delay, ack)
+        handles.add(handle)
+
+    async def _ack(self, session_id: int) -> None:
+        if self._cdp is None:
+            return
+        try:
+            await self._cdp.send("Page.screencastFrameAck", {"sessionId": session_id})
+        except Exception:
+            _LOGGER.debug("Screencast ack failed", exc_info=True)

@@ -1,0 +1,190 @@
+"""FFmpeg: JPEG frames in at a constant rate, live fMP4 HLS out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
+import logging
+from pathlib import Path
+
+from .const import H264_CODECS
+
+_LOGGER = logging.getLogger(__name__)
+
+MEDIA_PLAYLIST = "media.m3u8"
+INIT_SEGMENT = "init.mp4"
+SEGMENT_PATTERN = "segment_%05d.m4s"
+PLAYLIST_SEGMENTS = 4
+STOP_TIMEOUT = 5.0
+LOG_TAIL_LINES = 30
+
+
+def ffmpeg_args(
+    out_dir: Path, width: int, height: int, fps: int, segment_seconds: float, max_kbps: int
+) -> list[str]:
+    """Return FFmpeg's arguments after the binary."""
+    gop = max(1, round(fps * segment_seconds))
+    return [
+        "-hide_banner",
+        "-loglevel", "warning",
+        "-nostdin",
+        # Start at once: do not wait to probe a stream we describe exactly.
+        "-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0",
+        "-f", "image2pipe", "-c:v", "mjpeg", "-framerate", str(fps), "-i", "pipe:0",
+        "-an",
+        "-vf", f"scale={width}:{height}:out_range=tv,format=yuv420p",
+        "-c:v", "libx264",
+        # veryfast, not ultrafast: ultrafast silently drops to Constrained Baseline.
+        "-preset", "veryfast", "-tune", "zerolatency",
+        "-profile:v", "high", "-level:v", "4.1", "-pix_fmt", "yuv420p",
+        "-crf", "23", "-maxrate", f"{max_kbps}k", "-bufsize", f"{2 * max_kbps}k",
+        # A keyframe at every segment start, and nowhere else.
+        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+        "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+        "-f", "hls",
+        "-hls_time", str(segment_seconds),
+        "-hls_list_size", str(PLAYLIST_SEGMENTS),
+        "-hls_delete_threshold", "3",
+        "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+        "-hls_segment_type", "fmp4",
+        "-hls_fmp4_init_filename", INIT_SEGMENT,
+        "-hls_segment_filename", str(out_dir / SEGMENT_PATTERN),
+        str(out_dir / MEDIA_PLAYLIST),
+    ]  # fmt: skip
+
+
+def master_playlist(width: int, height: int, fps: int, max_kbps: int) -> str:
+    """Return the master playlist.
+
+    Chromecasts play a video-only HLS stream only when the master playlist
+    names its codecs, resolution and bandwidth.
+    """
+    return (
+        "#EXTM3U\n"
+        "#EXT-X-VERSION:7\n"
+        "#EXT-X-INDEPENDENT-SEGMENTS\n"
+        f"#EXT-X-STREAM-INF:BANDWIDTH={max_kbps * 1000},RESOLUTION={width}x{height},"
+        f'CODECS="{H264_CODECS}",FRAME-RATE={fps:.3f}\n'
+        f"{MEDIA_PLAYLIST}\n"
+    )
+
+
+def listed_segments(out_dir: Path) -> int:
+    """Count the segments the media playlist lists now."""
+    try:
+        text = (out_dir / MEDIA_PLAYLIST).read_text()
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if line.startswith("#EXTINF"))
+
+
+class HlsEncoder:
+    """An FFmpeg process fed with the latest frame at a constant rate.
+
+    FFmpeg does not fill gaps in real time: fed only when the page changes, it
+    would emit nothing while the page is still. The feeder repeats the latest
+    frame every 1/fps seconds, and the encoder turns repeats into tiny P-frames.
+    """
+
+    def __init__(
+        self,
+        binary: str,
+        out_dir: Path,
+        width: int,
+        height: int,
+        fps: int,
+        segment_seconds: float,
+        max_kbps: int,
+        latest_frame: Callable[[], bytes | None],
+    ) -> None:
+        """Initialize; call start()."""
+        self._binary = binary
+        self._args = ffmpeg_args(out_dir, width, height, fps, segment_seconds, max_kbps)
+        self._interval = 1.0 / fps
+        self._latest_frame = latest_frame
+        self._process: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self.frames_out = 0
+
+    @property
+    def pid(self) -> int | None:
+        """FFmpeg's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """FFmpeg's exit code once it exited."""
+        return self._process.returncode if self._process is not None else None
+
+    async def start(self) -> None:
+        """Start FFmpeg and the feeder."""
+        self._process = await asyncio.create_subprocess_exec(
+            self._binary,
+            *self._args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._feed(), name="dashboard_cast feeder"),
+            loop.create_task(self._read_log(), name="dashboard_cast ffmpeg log"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop feeding and end FFmpeg: close its input, then terminate, then kill."""
+        for task in self._tasks:
+            task.cancel()
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def wait(self) -> int:
+        """Wait until FFmpeg exits and return its code."""
+        assert self._process is not None
+        return await self._process.wait()
+
+    async def _feed(self) -> None:
+        assert self._process is not None
+        stdin = self._process.stdin
+        assert stdin is not None
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            frame = self._latest_frame()
+            if frame is not None:
+                try:
+                    stdin.write(frame)
+                    await stdin.drain()
+                except BrokenPipeError, ConnectionResetError:
+                    return
+                self.frames_out += 1
+            # A fixed schedule, not sleep(interval): the rate must not drift.
+            next_at += self._interval
+            delay = next_at - loop.time()
+            if delay < -self._interval:  # fell far behind (a busy loop): resync
+                next_at = loop.time()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+    async def _read_log(self) -> None:
+        assert self._process is not None
+        stderr = self._process.stderr
+        assert stderr is not None
+        while line := await stderr.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.log_tail.append(text)
+            _LOGGER.debug("ffmpeg: %s", text)

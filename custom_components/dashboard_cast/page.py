@@ -1,0 +1,130 @@
+"""Open a dashboard (or any page) in its own browser context, logged in and kiosk-styled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from yarl import URL
+
+from .const import Theme
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page
+
+# Runs before any script of the page. On Home Assistant's own origin it logs in
+# the way Home Assistant's cast receiver does: hassTokens with an empty access
+# token that has already expired, so the frontend refreshes it at once. Every
+# shadow root (the frontend is made of them) gets our style sheet, kept even
+# when a component replaces its own sheets.
+_INIT_SCRIPT = """
+((config) => {
+  if (config.auth && location.origin === config.auth.hassUrl) {
+    localStorage.setItem("hassTokens", JSON.stringify({
+      hassUrl: config.auth.hassUrl,
+      clientId: null,
+      refresh_token: config.auth.refreshToken,
+      access_token: "",
+      token_type: "Bearer",
+      expires_in: 0,
+      expires: 0,
+    }));
+    localStorage.setItem("dockedSidebar", JSON.stringify("always_hidden"));
+  }
+  if (!config.css) return;
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(config.css);
+  const withOurs = (sheets) => (sheets.includes(sheet) ? sheets : [...sheets, sheet]);
+  for (const proto of [Document.prototype, ShadowRoot.prototype]) {
+    const desc = Object.getOwnPropertyDescriptor(proto, "adoptedStyleSheets");
+    if (!desc) continue;
+    Object.defineProperty(proto, "adoptedStyleSheets", {
+      configurable: true,
+      get() { return desc.get.call(this); },
+      set(value) { desc.set.call(this, withOurs(value)); },
+    });
+  }
+  const attachShadow = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    const root = attachShadow.call(this, init);
+    root.adoptedStyleSheets = root.adoptedStyleSheets;
+    return root;
+  };
+  document.adoptedStyleSheets = document.adoptedStyleSheets;
+})(%s);
+"""
+
+# No header bar above the dashboard (kiosk), as on a wall display.
+KIOSK_CSS = """
+:host(hui-root) .header, :host(hui-root) .toolbar { display: none !important; }
+:host(hui-root) { --header-height: 0px !important; }
+"""
+# Stop CSS animations and transitions: a static page costs almost nothing to
+# capture and encode, a spinning one costs a lot.
+REDUCE_MOTION_CSS = """
+*, *::before, *::after {
+  animation-duration: 0s !important; animation-iteration-count: 1 !important;
+  transition: none !important; caret-color: transparent !important;
+}
+"""
+
+
+COLOR_SCHEMES: dict[Theme, Literal["dark", "light"] | None] = {
+    Theme.AUTO: None,
+    Theme.DARK: "dark",
+    Theme.LIGHT: "light",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageSpec:
+    """What to open and how it should look."""
+
+    url: str
+    width: int  # output pixels
+    height: int
+    zoom: float = 1.0
+    theme: Theme = Theme.AUTO
+    reduce_motion: bool = True
+    # Home Assistant's origin and the refresh token; None for other sites.
+    hass_url: str | None = None
+    refresh_token: str | None = None
+
+
+def init_script(spec: PageSpec) -> str:
+    """Return the script injected before the page's own scripts."""
+    config: dict[str, Any] = {"css": ""}
+    if spec.hass_url is not None and spec.refresh_token is not None:
+        if URL(spec.url).origin() == URL(spec.hass_url).origin():
+            config["auth"] = {"hassUrl": spec.hass_url, "refreshToken": spec.refresh_token}
+        config["css"] += KIOSK_CSS
+    if spec.reduce_motion:
+        config["css"] += REDUCE_MOTION_CSS
+    return _INIT_SCRIPT % json.dumps(config)
+
+
+async def async_open_page(browser: Browser, spec: PageSpec) -> tuple[BrowserContext, Page]:
+    """Open the page in a new context of its own; the caller closes the context.
+
+    Zoom is the device scale factor: the page is laid out zoom times smaller in
+    CSS pixels and drawn at the full output size, so everything looks bigger.
+    """
+    context = await browser.new_context(
+        viewport={"width": round(spec.width / spec.zoom), "height": round(spec.height / spec.zoom)},
+        device_scale_factor=spec.zoom,
+        color_scheme=COLOR_SCHEMES[spec.theme],
+        reduced_motion="reduce" if spec.reduce_motion else "no-preference",
+        ignore_https_errors=True,  # Home Assistant over https on 127.0.0.1 has no matching cert
+        service_workers="block",
+    )
+    try:
+        await context.add_init_script(script=init_script(spec))
+        page = await context.new_page()
+        # Not "commit": the screencast must attach to the document that stays,
+        # after any process swap of the navigation.
+        await page.goto(spec.url, wait_until="domcontentloaded")
+    except BaseException:
+        await context.close()
+        raise
+    return context, page

@@ -1,0 +1,139 @@
+"""At most one stream session per config entry (cast target)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+import logging
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.util.hass_dict import HassKey
+
+from .auth import async_get_refresh_token
+from .browser import BrowserPool
+from .const import (
+    CONF_DASHBOARD,
+    CONF_FPS,
+    CONF_QUALITY,
+    DEFAULT_DASHBOARD,
+    DEFAULT_FPS,
+    DEFAULT_QUALITY,
+    DEFAULT_REDUCE_MOTION,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_THEME,
+    DEFAULT_ZOOM,
+    DOMAIN,
+    Quality,
+)
+from .dashboard import is_url
+from .http import StreamRegistry, stream_path
+from .session import StreamOptions, StreamSession
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DomainData:
+    """Shared by all entries: one browser, one token registry, the FFmpeg binary."""
+
+    pool: BrowserPool
+    registry: StreamRegistry
+    ffmpeg_binary: str
+
+
+DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
+
+
+def local_hass_url(hass: HomeAssistant) -> str:
+    """Home Assistant as Chromium on this machine reaches it: over loopback."""
+    api = hass.config.api
+    if api is None:
+        return get_url(hass, allow_external=False)
+    return f"{'https' if api.use_ssl else 'http'}://127.0.0.1:{api.port}"
+
+
+def stream_url(hass: HomeAssistant, token: str) -> str | None:
+    """The master playlist's URL as a device on the LAN reaches it."""
+    try:
+        base = get_url(hass, allow_external=False, allow_cloud=False)
+    except NoURLAvailableError:
+        return None
+    return base + stream_path(token)
+
+
+class TargetStreamer:
+    """Start, replace and stop the stream of one cast target, one at a time."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any], data: DomainData) -> None:
+        """Initialize with nothing running."""
+        self._hass = hass
+        self._entry = entry
+        self._data = data
+        self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self.session: StreamSession | None = None
+
+    def default_options(self) -> StreamOptions:
+        """The entry's options as stream options."""
+        options = self._entry.options
+        return StreamOptions(
+            dashboard=options.get(CONF_DASHBOARD, DEFAULT_DASHBOARD),
+            quality=Quality(options.get(CONF_QUALITY, DEFAULT_QUALITY)),
+            fps=int(options.get(CONF_FPS, DEFAULT_FPS)),
+            zoom=DEFAULT_ZOOM,
+            theme=DEFAULT_THEME,
+            reduce_motion=DEFAULT_REDUCE_MOTION,
+            segment_seconds=DEFAULT_SEGMENT_SECONDS,
+        )
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call listener whenever a session starts or stops."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def async_start(self, **overrides: Any) -> StreamSession:
+        """Start a session, replacing the running one; return once it renders."""
+        options = replace(self.default_options(), **overrides)
+        async with self._lock:
+            await self._stop_locked()
+            refresh_token = None
+            if not is_url(options.dashboard):
+                refresh_token = await async_get_refresh_token(self._hass)
+            session = StreamSession(
+                self._hass,
+                self._data.pool,
+                self._data.ffmpeg_binary,
+                options,
+                local_hass_url(self._hass),
+                refresh_token,
+            )
+            await session.start()
+            self.session = session
+            self._data.registry.add(session)
+        self._notify()
+        return session
+
+    async def async_stop(self) -> None:
+        """Stop the running session, if any."""
+        async with self._lock:
+            stopped = await self._stop_locked()
+        if stopped:
+            self._notify()
+
+    async def _stop_locked(self) -> bool:
+        session, self.session = self.session, None
+        if session is None:
+            return False
+        # Revoke the URL before anything is torn down.
+        self._data.registry.remove(session)
+        await session.stop()
+        return True
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()

@@ -1,0 +1,319 @@
+"""The render pipeline end to end: real Chromium, real FFmpeg, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Generator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    get_test_instance_port,
+)
+
+from custom_components.dashboard_cast.auth import STORAGE_KEY
+from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, H264_CODECS
+from custom_components.dashboard_cast.http import stream_path
+from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer
+from homeassistant.auth.const import GROUP_ID_READ_ONLY
+from homeassistant.components.camera import async_get_image, async_get_stream_source
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.core_config import async_process_ha_core_config
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+
+from .media import close_to, latest_colour, pipeline_processes, probe
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+PAGE = """<!doctype html><html><body style="margin:0;background:#ff0000">
+<script>
+setInterval(async () => {
+  document.body.style.background = await (await fetch("/colour")).text();
+}, 100);
+</script></body></html>"""
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+@pytest.fixture
+def disable_http_server() -> Generator[None]:
+    """Let Home Assistant's HTTP server listen for real: Chromium and FFmpeg use it."""
+    yield  # noqa: PT022 - overrides the plugin's autouse fixture of this name
+
+
+class ColourPage:
+    """A page on loopback whose background colour the test sets."""
+
+    def __init__(self) -> None:
+        """Start red."""
+        self.colour = "#ff0000"
+        self.url = ""
+
+
+@pytest.fixture
+async def colour_page() -> AsyncGenerator[ColourPage]:
+    """Serve the colour page on 127.0.0.1."""
+    page = ColourPage()
+    app = web.Application()
+    app.router.add_get("/", lambda _: web.Response(text=PAGE, content_type="text/html"))
+    app.router.add_get("/colour", lambda _: web.Response(text=page.colour))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    page.url = f"http://127.0.0.1:{port}/"
+    yield page
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def base_url(hass: HomeAssistant, hass_storage: dict[str, Any]) -> str:
+    """An onboarded Home Assistant serving its frontend on a real port."""
+    hass_storage["onboarding"] = {
+        "version": 4,
+        "minor_version": 1,
+        "key": "onboarding",
+        "data": {"done": ["user", "core_config", "analytics", "integration"]},
+    }
+    port = get_test_instance_port()
+    base = f"http://127.0.0.1:{port}"
+    await async_process_ha_core_config(hass, {"internal_url": base})
+    assert await async_setup_component(
+        hass, "http", {"http": {"server_port": port, "server_host": ["127.0.0.1"]}}
+    )
+    assert await async_setup_component(hass, "frontend", {})
+    await hass.async_block_till_done()
+    return base
+
+
+@pytest.fixture
+async def streamer(
+    hass: HomeAssistant,
+    base_url: str,
+    config_entry: MockConfigEntry,
+    colour_page: ColourPage,
+) -> AsyncGenerator[TargetStreamer]:
+    """A loaded entry showing the colour page at 5 fps."""
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={**config_entry.options, CONF_DASHBOARD: colour_page.url, CONF_FPS: 5},
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry.runtime_data.streamer
+    if config_entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.data[DATA_DOMAIN].pool.async_close()
+    await hass.async_block_till_done()
+
+
+async def wait_for_colour(url: str, expected: tuple[int, int, int], timeout: float = 15) -> None:
+    """Poll the newest segment until it shows the colour."""
+    seen = None
+    async with asyncio.timeout(timeout):
+        while True:
+            seen = await latest_colour(url)
+            if close_to(seen, expected):
+                return
+            await asyncio.sleep(0.3)
+
+
+async def test_stream_shows_page_and_follows_changes(
+    streamer: TargetStreamer, base_url: str, colour_page: ColourPage
+) -> None:
+    """A red page decodes red; turned blue, the stream turns blue."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    url = base_url + stream_path(session.token)
+
+    await wait_for_colour(url, RED)
+    colour_page.colour = "#0000ff"
+    await wait_for_colour(url, BLUE)
+    assert session.capture is not None
+    assert session.encoder is not None
+    # The feeder repeats frames; the damage-driven screencast sends far fewer.
+    assert session.capture.frames_in < session.encoder.frames_out
+
+
+async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -> None:
+    """H.264 High 4.1 yuv420p at the preset's size and rate, served as HLS with CORS."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    master = base_url + stream_path(session.token)
+
+    async with ClientSession() as http:
+        async with http.get(master) as resp:
+            assert resp.status == 200
+            assert resp.content_type == "application/vnd.apple.mpegurl"
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            text = await resp.text()
+        assert f'CODECS="{H264_CODECS}"' in text
+        assert "RESOLUTION=1280x720" in text
+        assert "BANDWIDTH=" in text
+        media = master.replace("master.m3u8", "media.m3u8")
+        async with http.get(media) as resp:
+            assert resp.status == 200
+            playlist = await resp.text()
+        assert '#EXT-X-MAP:URI="init.mp4"' in playlist
+        segment = next(line for line in playlist.splitlines() if line.endswith(".m4s"))
+        async with http.get(master.replace("master.m3u8", "init.mp4")) as resp:
+            assert resp.status == 200
+            assert resp.content_type == "video/mp4"
+        async with http.get(master.replace("master.m3u8", segment)) as resp:
+            assert resp.status == 200
+            assert resp.content_type == "video/iso.segment"
+        for name in ("../secret", "other.txt", "segment_1.m4s"):
+            async with http.get(master.replace("master.m3u8", name)) as resp:
+                assert resp.status == 404
+
+    stream = await probe(master)
+    assert stream["codec_name"] == "h264"
+    assert stream["profile"] == "High"
+    assert stream["level"] <= 41
+    assert stream["pix_fmt"] == "yuv420p"
+    assert (stream["width"], stream["height"]) == (1280, 720)
+    assert stream["r_frame_rate"] == "5/1"
+
+
+async def test_stop_revokes_urls_and_leaves_nothing(
+    hass: HomeAssistant, streamer: TargetStreamer, base_url: str
+) -> None:
+    """After stop: every URL answers 404, no process and no temp folder remain."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    out_dir = session.out_dir
+    assert out_dir is not None
+    assert out_dir.is_dir()
+    assert {"ffmpeg"} <= set(pipeline_processes().values())
+    master = base_url + stream_path(session.token)
+
+    await streamer.async_stop()
+    async with ClientSession() as http:
+        for name in ("master.m3u8", "media.m3u8", "init.mp4"):
+            async with http.get(master.replace("master.m3u8", name)) as resp:
+                assert resp.status == 404
+    assert not Path(out_dir).exists()
+    assert "ffmpeg" not in pipeline_processes().values()
+
+    # The shared browser stays for the next stream until it idles out; closing
+    # it leaves no Chromium either.
+    await hass.data[DATA_DOMAIN].pool.async_close()
+    assert pipeline_processes() == {}
+
+
+async def test_replace_keeps_one_pipeline(streamer: TargetStreamer, base_url: str) -> None:
+    """Starting again replaces the session: one FFmpeg, the old URL is dead."""
+    first = await streamer.async_start()
+    second = await streamer.async_start()
+    await asyncio.wait_for(second.wait_playable(), 30)
+    assert list(pipeline_processes().values()).count("ffmpeg") == 1
+    async with ClientSession() as http:
+        async with http.get(base_url + stream_path(first.token)) as resp:
+            assert resp.status == 404
+        async with http.get(base_url + stream_path(second.token)) as resp:
+            assert resp.status == 200
+
+
+async def test_unload_and_shutdown_leave_no_process(
+    hass: HomeAssistant, streamer: TargetStreamer, config_entry: MockConfigEntry
+) -> None:
+    """Unloading the entry ends its stream; stopping Home Assistant closes Chromium."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert "ffmpeg" not in pipeline_processes().values()
+    assert streamer.session is None
+
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    session = await config_entry.runtime_data.streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    await hass.async_stop()
+    assert pipeline_processes() == {}
+
+
+async def test_camera_preview_is_latest_frame(
+    hass: HomeAssistant, streamer: TargetStreamer, base_url: str, config_entry: MockConfigEntry
+) -> None:
+    """The preview camera shows the rendered page and offers the stream while it runs."""
+    camera = er.async_get(hass).async_get_entity_id(
+        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+    )
+    assert camera is not None
+    assert hass.states.get(camera).state == "idle"
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    await hass.async_block_till_done()
+    assert hass.states.get(camera).state == "streaming"
+
+    image = await async_get_image(hass, camera)
+    assert image.content_type == "image/jpeg"
+    assert image.content[:2] == b"\xff\xd8"
+    assert await async_get_stream_source(hass, camera) == base_url + stream_path(session.token)
+
+    await streamer.async_stop()
+    await hass.async_block_till_done()
+    assert hass.states.get(camera).state == "idle"
+    assert await async_get_stream_source(hass, camera) is None
+
+
+async def test_dashboard_renders_logged_in_as_read_only_system_user(
+    hass: HomeAssistant, streamer: TargetStreamer, base_url: str
+) -> None:
+    """A dashboard that needs login renders as our system user, not the login page."""
+    assert await async_setup_component(hass, "lovelace", {})
+    session = await streamer.async_start(dashboard="lovelace/0")
+    await asyncio.wait_for(session.wait_playable(), 30)
+    page = session._page
+    assert page is not None
+
+    # The frontend exchanged our refresh token for an access token and shows the panel.
+    await page.wait_for_function(
+        "() => document.querySelector('home-assistant')?.hass?.user?.name", timeout=30000
+    )
+    name = await page.evaluate("document.querySelector('home-assistant').hass.user.name")
+    assert name == "Dashboard Cast"
+    # Home Assistant may redirect an unconfigured default dashboard; never to a login.
+    assert page.url.startswith(base_url)
+    assert "/auth/" not in page.url
+    assert "onboarding" not in page.url
+
+    users = [user for user in await hass.auth.async_get_users() if user.name == "Dashboard Cast"]
+    assert len(users) == 1
+    user = users[0]
+    assert user.system_generated
+    assert not user.is_admin
+    assert [group.id for group in user.groups] == [GROUP_ID_READ_ONLY]
+    assert any(token.last_used_at is not None for token in user.refresh_tokens.values())
+
+
+async def test_other_site_gets_no_token(streamer: TargetStreamer, colour_page: ColourPage) -> None:
+    """An absolute URL of another site loads with nothing of ours in its storage."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    page = session._page
+    assert page is not None
+    assert await page.evaluate("localStorage.getItem('hassTokens')") is None
+
+
+# The frontend's websocket in Chromium closes with the browser; aiohttp's
+# heartbeat timer for it on the server side may outlive the test by a moment.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_last_entry_removal_removes_system_user(
+    hass: HomeAssistant, streamer: TargetStreamer, config_entry: MockConfigEntry, base_url: str
+) -> None:
+    """The system user and its stored id go with the last entry."""
+    assert await async_setup_component(hass, "lovelace", {})
+    session = await streamer.async_start(dashboard="lovelace/0")
+    await asyncio.wait_for(session.wait_playable(), 30)
+    assert any(user.name == "Dashboard Cast" for user in await hass.auth.async_get_users())
+
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not any(user.name == "Dashboard Cast" for user in await hass.auth.async_get_users())
+    assert not Path(hass.config.path(".storage", STORAGE_KEY)).exists()
