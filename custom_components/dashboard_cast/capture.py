@@ -37,8 +37,6 @@ class ScreencastCapture:
         self._ack_tasks: set[asyncio.Task[None]] = set()
         self.latest: bytes | None = None
         self.frames_in = 0
-        self.first_frame = asyncio.Event()
-        self.changed = asyncio.Event()
 
     async def start(self) -> None:
         """Start the screencast."""
@@ -70,8 +68,6 @@ class ScreencastCapture:
     def _on_frame(self, event: dict[str, Any]) -> None:
         self.latest = base64.b64decode(event["data"])
         self.frames_in += 1
-        self.first_frame.set()
-        self.changed.set()
         loop = asyncio.get_running_loop()
         now = loop.time()
         delay = max(0.0, self._last_ack + self._interval - now)
