@@ -220,6 +220,9 @@ async def test_replace_keeps_one_pipeline(streamer: TargetStreamer, base_url: st
             assert resp.status == 200
 
 
+# Stopping Home Assistant inside the test races the auth store's delayed write
+# of the token's last use by the frontend; that timer is Home Assistant's.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
 async def test_unload_and_shutdown_leave_no_process(
     hass: HomeAssistant, streamer: TargetStreamer, config_entry: MockConfigEntry
 ) -> None:

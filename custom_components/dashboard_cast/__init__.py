@@ -49,7 +49,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
         await streamer.async_stop()
 
     # Stop before the browser closes; unload covers reloads and removal.
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop_stream))
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_stream))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -94,7 +94,13 @@ class TargetStreamer:
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
         """Call listener whenever a session starts or stops."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        @callback
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     async def async_start(self, **overrides: Any) -> StreamSession:
         """Start a session, replacing the running one; return once it renders."""
