@@ -6,7 +6,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 
 async def test_setup_and_unload(
@@ -43,3 +43,49 @@ async def test_missing_target_fails_setup(
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     assert config_entry.error_reason_translation_key == "target_missing"
     assert hass.config_entries.async_get_entry(config_entry.entry_id) is config_entry
+
+
+async def test_preview_camera_joins_cast_device(
+    hass: HomeAssistant, config_entry: MockConfigEntry, living_room_tv: er.RegistryEntry
+) -> None:
+    """The camera is listed on the cast integration's device, and creates none of its own."""
+    cast_entry = MockConfigEntry(domain="cast")
+    cast_entry.add_to_hass(hass)
+    device_registry = dr.async_get(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=cast_entry.entry_id,
+        identifiers={("cast", living_room_tv.unique_id)},
+        name="Living room TV",
+    )
+    entity_registry = er.async_get(hass)
+    entity_registry.async_update_entity(living_room_tv.entity_id, device_id=device.id)
+
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    camera_id = entity_registry.async_get_entity_id(
+        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+    )
+    assert camera_id is not None
+    camera = entity_registry.async_get(camera_id)
+    assert camera is not None
+    assert camera.device_id == device.id
+    assert camera_id == "camera.living_room_tv_dashboard_preview"
+    # The cast device stays the cast integration's; we register no device.
+    assert device_registry.async_get(device.id).config_entry_id == cast_entry.entry_id
+    assert dr.async_entries_for_config_entry(device_registry, config_entry.entry_id) == []
+
+
+async def test_preview_camera_without_cast_device(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    """A cast entity with no device still gets its camera, on no device."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    entity_registry = er.async_get(hass)
+    camera_id = entity_registry.async_get_entity_id(
+        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+    )
+    assert camera_id is not None
+    camera = entity_registry.async_get(camera_id)
+    assert camera is not None
+    assert camera.device_id is None

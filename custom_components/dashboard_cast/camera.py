@@ -20,7 +20,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the preview camera."""
-    async_add_entities([DashboardPreviewCamera(entry)])
+    async_add_entities([DashboardPreviewCamera(hass, entry)])
 
 
 class DashboardPreviewCamera(DashboardCastEntity, Camera):
@@ -29,9 +29,9 @@ class DashboardPreviewCamera(DashboardCastEntity, Camera):
     _attr_translation_key = "preview"
     _attr_supported_features = CameraEntityFeature.STREAM
 
-    def __init__(self, entry: DashboardCastConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
         """Initialize."""
-        DashboardCastEntity.__init__(self, entry, "preview")
+        DashboardCastEntity.__init__(self, hass, entry, "preview")
         Camera.__init__(self)
 
     @property
