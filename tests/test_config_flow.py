@@ -74,6 +74,7 @@ async def test_user_flow_rejects_non_cast_entity(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_ENTITY_ID: living_room_tv.entity_id}
     )
+    await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -152,6 +153,7 @@ async def test_options_flow_rejects_bad_dashboard(
         result["flow_id"],
         {CONF_DASHBOARD: "https://example.com/board?x=1", CONF_QUALITY: "720p", CONF_FPS: 5},
     )
+    await hass.async_block_till_done()  # the options flow schedules a reload
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options[CONF_DASHBOARD] == "https://example.com/board?x=1"
 
@@ -221,6 +223,7 @@ async def test_reconfigure_to_configured_target_aborts(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_ENTITY_ID: living_room_tv.entity_id}
     )
+    await hass.async_block_till_done()  # the flow schedules a reload
     assert result["reason"] == "reconfigure_successful"
 
 

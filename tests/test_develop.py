@@ -7,6 +7,7 @@ import importlib.util
 import os
 from pathlib import Path
 import signal
+import socket
 import sys
 from types import ModuleType
 
@@ -14,8 +15,15 @@ import aiohttp
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PORT = 18123
 BANNER_TIMEOUT = 400  # the first start installs requirements Home Assistant lacks
+
+
+def free_port() -> int:
+    """A port nothing listens on, so the test never talks to a leftover server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def load_develop() -> ModuleType:
@@ -42,11 +50,12 @@ async def read_until_banner(stdout: asyncio.StreamReader) -> str:
 async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
     """Onboarded Home Assistant, a working demo login, our integration addable, clean stop."""
     develop = load_develop()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(REPO / "scripts" / "develop.py"),
         "--port",
-        str(PORT),
+        str(port),
         "--config-dir",
         str(tmp_path / "config"),
         stdout=asyncio.subprocess.PIPE,
@@ -62,7 +71,7 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
         # Keep draining stdout so Home Assistant never blocks on a full pipe.
         drain = asyncio.create_task(proc.stdout.read())
 
-        base = f"http://127.0.0.1:{PORT}"
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{base}/") as resp:
                 assert resp.status == 200
@@ -89,7 +98,7 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
             await drain
     # Nothing listens any more: Home Assistant went with the script.
     try:
-        _, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
         pass
     else:

@@ -65,11 +65,6 @@ class BrowserPool:
         """Tell whether a browser process is up."""
         return self._browser is not None and self._browser.is_connected()
 
-    @property
-    def version(self) -> str | None:
-        """Chromium's version, while it runs."""
-        return self._browser.version if self._browser is not None else None
-
     async def acquire(self) -> Browser:
         """Return the running browser, starting it if needed; pair with release()."""
         async with self._lock:

@@ -54,11 +54,11 @@ class ScreencastCapture:
 
     async def stop(self) -> None:
         """Stop the screencast; the page may already be gone."""
+        cdp, self._cdp = self._cdp, None  # from here on, frames are ignored
         for handle in self._ack_handles:
             handle.cancel()
         self._ack_handles.clear()
-        if self._cdp is not None:
-            cdp, self._cdp = self._cdp, None
+        if cdp is not None:
             try:
                 await cdp.send("Page.stopScreencast")
                 await cdp.detach()
@@ -66,6 +66,8 @@ class ScreencastCapture:
                 _LOGGER.debug("Screencast already stopped", exc_info=True)
 
     def _on_frame(self, event: dict[str, Any]) -> None:
+        if self._cdp is None:  # a frame still in flight while stop() runs
+            return
         self.latest = base64.b64decode(event["data"])
         self.frames_in += 1
         loop = asyncio.get_running_loop()

@@ -32,13 +32,6 @@ MAX_FPS: Final = 30
 
 CAST_DOMAIN: Final = "cast"
 
-# Stream options (set per start; defaults below).
-CONF_THEME: Final = "theme"
-CONF_ZOOM: Final = "zoom"
-CONF_REDUCE_MOTION: Final = "reduce_motion"
-CONF_SEGMENT_SECONDS: Final = "segment_seconds"
-CONF_CHROMIUM_PATH: Final = "chromium_path"
-
 
 class Theme(StrEnum):
     """How the page is asked to look: follows prefers-color-scheme."""

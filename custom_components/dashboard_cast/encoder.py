@@ -110,11 +110,6 @@ class HlsEncoder:
         self.frames_out = 0
 
     @property
-    def pid(self) -> int | None:
-        """FFmpeg's process id while it runs."""
-        return self._process.pid if self._process is not None else None
-
-    @property
     def returncode(self) -> int | None:
         """FFmpeg's exit code once it exited."""
         return self._process.returncode if self._process is not None else None
@@ -151,11 +146,6 @@ class HlsEncoder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-
-    async def wait(self) -> int:
-        """Wait until FFmpeg exits and return its code."""
-        assert self._process is not None
-        return await self._process.wait()
 
     async def _feed(self) -> None:
         assert self._process is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -32,8 +31,6 @@ from .const import (
 from .dashboard import is_url
 from .http import StreamRegistry, stream_path
 from .session import StreamOptions, StreamSession
-
-_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
