@@ -9,6 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.config_flow import DEFAULT_OPTIONS
 from custom_components.dashboard_cast.const import CONF_TARGET, DOMAIN
+from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
@@ -51,7 +52,8 @@ def config_entry(hass: HomeAssistant, living_room_tv: er.RegistryEntry) -> MockC
         domain=DOMAIN,
         title="Living room TV",
         unique_id=living_room_tv.unique_id,
-        data={CONF_TARGET: living_room_tv.id},
+        minor_version=2,
+        data={CONF_TARGET: living_room_tv.id, CONF_WEBHOOK_ID: "living-room-webhook"},
         options=DEFAULT_OPTIONS,
     )
     entry.add_to_hass(hass)

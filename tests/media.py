@@ -89,3 +89,19 @@ def pipeline_processes() -> dict[int, str]:
         for pid, name in descendants(os.getpid()).items()
         if name in PIPELINE_PROCESSES or name.startswith("chrom")
     }
+
+
+def browser_processes() -> int:
+    """How many Chromium browsers (not their renderers and helpers) this test run started."""
+    count = 0
+    for pid, name in pipeline_processes().items():
+        if name not in ("chromium", "chrome", "headless_shell"):
+            continue
+        try:
+            # Chromium rewrites its command line: arguments may be joined by spaces.
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"--type=" not in cmdline:
+            count += 1
+    return count

@@ -7,17 +7,30 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import (
+    CONF_BASE_URL,
     CONF_DASHBOARD,
     CONF_FPS,
+    CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_TARGET,
+    CONF_THEME,
+    CONF_ZOOM,
     DOMAIN,
 )
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_ENTITY_ID
+from homeassistant.const import CONF_ENTITY_ID, CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+
+VALID_OPTIONS = {
+    CONF_DASHBOARD: "lovelace/0",
+    CONF_QUALITY: "720p",
+    CONF_FPS: 5,
+    CONF_THEME: "auto",
+    CONF_ZOOM: 1.0,
+    CONF_KEEP_CASTING: False,
+}
 
 
 async def test_no_cast_device_aborts(hass: HomeAssistant) -> None:
@@ -45,11 +58,18 @@ async def test_user_flow_creates_entry(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Living room TV"
     # The registry id survives an entity rename; the unique id is the cast device's.
-    assert result["data"] == {CONF_TARGET: living_room_tv.id}
+    assert result["data"] == {
+        CONF_TARGET: living_room_tv.id,
+        CONF_WEBHOOK_ID: result["data"][CONF_WEBHOOK_ID],
+    }
+    assert len(result["data"][CONF_WEBHOOK_ID]) >= 32  # unguessable
     assert result["options"] == {
         CONF_DASHBOARD: "lovelace/0",
         CONF_QUALITY: "720p",
         CONF_FPS: 5,
+        CONF_THEME: "auto",
+        CONF_ZOOM: 1.0,
+        CONF_KEEP_CASTING: False,
     }
     entry = result["result"]
     assert entry.unique_id == living_room_tv.unique_id
@@ -103,10 +123,23 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
+    # The webhook is shown where the user can copy it.
+    assert result["description_placeholders"]["webhook_url"].endswith(
+        "/api/webhook/living-room-webhook"
+    )
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_DASHBOARD: "  /dashboard-tv/kitchen/ ", CONF_QUALITY: "1080p", CONF_FPS: 12.0},
+        {
+            **VALID_OPTIONS,
+            CONF_DASHBOARD: "  /dashboard-tv/kitchen/ ",
+            CONF_QUALITY: "1080p",
+            CONF_FPS: 12.0,
+            CONF_THEME: "dark",
+            CONF_ZOOM: 1.5,
+            CONF_KEEP_CASTING: True,
+            CONF_BASE_URL: " http://192.168.1.10:8123/ ",
+        },
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -114,6 +147,10 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_DASHBOARD: "dashboard-tv/kitchen",
         CONF_QUALITY: "1080p",
         CONF_FPS: 12,
+        CONF_THEME: "dark",
+        CONF_ZOOM: 1.5,
+        CONF_KEEP_CASTING: True,
+        CONF_BASE_URL: "http://192.168.1.10:8123",
     }
     assert isinstance(config_entry.options[CONF_FPS], int)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -142,7 +179,7 @@ async def test_options_flow_rejects_bad_dashboard(
     before = dict(config_entry.options)
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_DASHBOARD: dashboard, CONF_QUALITY: "720p", CONF_FPS: 5}
+        result["flow_id"], {**VALID_OPTIONS, CONF_DASHBOARD: dashboard}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_DASHBOARD: "invalid_dashboard"}
@@ -151,11 +188,38 @@ async def test_options_flow_rejects_bad_dashboard(
     # The form can be corrected, and an https URL of any site is accepted.
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_DASHBOARD: "https://example.com/board?x=1", CONF_QUALITY: "720p", CONF_FPS: 5},
+        {**VALID_OPTIONS, CONF_DASHBOARD: "https://example.com/board?x=1"},
     )
     await hass.async_block_till_done()  # the options flow schedules a reload
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options[CONF_DASHBOARD] == "https://example.com/board?x=1"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["ftp://192.168.1.10", "http://", "http://192.168.1.10:8123/path", "192.168.1.10:8123", "x y"],
+)
+async def test_options_flow_rejects_bad_base_url(
+    hass: HomeAssistant, config_entry: MockConfigEntry, base_url: str
+) -> None:
+    """The stream address must be http(s) with a host and no path; clearing it removes it."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, CONF_BASE_URL: "http://10.0.0.2:8123"}
+    )
+    before = dict(config_entry.options)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, CONF_BASE_URL: base_url}
+    )
+    assert result["errors"] == {CONF_BASE_URL: "invalid_base_url"}
+    assert dict(config_entry.options) == before
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, CONF_BASE_URL: ""}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_BASE_URL not in config_entry.options
 
 
 async def test_reconfigure_changes_target(
@@ -188,7 +252,11 @@ async def test_reconfigure_changes_target(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert config_entry.unique_id == kitchen_hub.unique_id
-    assert config_entry.data == {CONF_TARGET: kitchen_hub.id}
+    # The webhook stays: callers outside keep working.
+    assert config_entry.data == {
+        CONF_TARGET: kitchen_hub.id,
+        CONF_WEBHOOK_ID: "living-room-webhook",
+    }
     assert config_entry.title == "Kitchen hub"
     assert dict(config_entry.options) == options
     assert config_entry.state is ConfigEntryState.LOADED
@@ -216,7 +284,7 @@ async def test_reconfigure_to_configured_target_aborts(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert config_entry.unique_id == living_room_tv.unique_id
-    assert config_entry.data == {CONF_TARGET: living_room_tv.id}
+    assert config_entry.data[CONF_TARGET] == living_room_tv.id
 
     # Keeping the same device is allowed.
     result = await config_entry.start_reconfigure_flow(hass)

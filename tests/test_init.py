@@ -89,3 +89,33 @@ async def test_preview_camera_without_cast_device(
     camera = entity_registry.async_get(camera_id)
     assert camera is not None
     assert camera.device_id is None
+
+
+async def test_migration_gives_old_entry_a_webhook(
+    hass: HomeAssistant, living_room_tv: er.RegistryEntry
+) -> None:
+    """An entry from 1.1 gets its webhook id, and keeps everything else."""
+    entry = MockConfigEntry(
+        domain="dashboard_cast",
+        unique_id=living_room_tv.unique_id,
+        data={"target": living_room_tv.id},
+        options={"dashboard": "dashboard-tv", "quality": "1080p", "fps": 10},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == 2
+    assert entry.data["target"] == living_room_tv.id
+    assert len(entry.data["webhook_id"]) >= 32
+    assert entry.options == {"dashboard": "dashboard-tv", "quality": "1080p", "fps": 10}
+
+
+async def test_downgrade_is_refused(hass: HomeAssistant, living_room_tv: er.RegistryEntry) -> None:
+    """An entry from a newer major version is left alone, not broken."""
+    entry = MockConfigEntry(
+        domain="dashboard_cast", version=2, data={"target": living_room_tv.id, "future": 1}
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.data == {"target": living_room_tv.id, "future": 1}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from homeassistant.components import webhook
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.const import CONF_WEBHOOK_ID, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, entity_registry as er
@@ -11,12 +12,15 @@ from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
 from .browser import BrowserPool
-from .const import CONF_TARGET, DOMAIN
+from .const import CONF_TARGET, DOMAIN, EndReason
+from .controller import CastController
 from .data import DashboardCastConfigEntry, DashboardCastData
 from .http import StreamRegistry, StreamView
+from .services import async_setup_services
 from .streamer import DATA_DOMAIN, DomainData, TargetStreamer
+from .webhooks import async_register_webhook
 
-PLATFORMS = [Platform.CAMERA]
+PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -28,6 +32,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         pool=pool, registry=registry, ffmpeg_binary=get_ffmpeg_manager(hass).binary
     )
     hass.http.register_view(StreamView(hass, registry))
+    async_setup_services(hass)
 
     async def close_browser(_: Event) -> None:
         await pool.async_close()
@@ -42,22 +47,45 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
     if target is None:
         # The cast entity was deleted: only a reconfigure can fix this.
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="target_missing")
-    streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN])
-    entry.runtime_data = DashboardCastData(target_entity_id=target, streamer=streamer)
+    streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN], target)
+    controller = CastController(hass, entry, streamer)
+    entry.runtime_data = DashboardCastData(
+        target_entity_id=target, streamer=streamer, controller=controller
+    )
 
-    async def stop_stream(_: Event) -> None:
-        await streamer.async_stop()
+    async def stop_session(_: Event) -> None:
+        await _async_end_sessions(entry)
 
     # Stop before the browser closes; unload covers reloads and removal.
-    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_stream))
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop_session))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    async_register_webhook(hass, entry)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
-    """Unload a cast target, ending its stream."""
-    await entry.runtime_data.streamer.async_stop()
+    """Unload a cast target, ending its session."""
+    await _async_end_sessions(entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_end_sessions(entry: DashboardCastConfigEntry) -> None:
+    """End the session and any pipeline of the entry: nothing may outlive it."""
+    await entry.runtime_data.controller.async_request_stop(EndReason.UNLOADED)
+    await entry.runtime_data.streamer.async_stop()
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
+    """1.1 → 1.2: every entry gets its webhook id."""
+    if entry.version > 1:
+        return False  # a downgrade: we do not know that format
+    if entry.minor_version < 2:
+        hass.config_entries.async_update_entry(
+            entry,
+            data={**entry.data, CONF_WEBHOOK_ID: webhook.async_generate_id()},
+            minor_version=2,
+        )
+    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:

@@ -71,7 +71,15 @@ class BrowserPool:
             self._cancel_idle()
             if not self.running:
                 await self._close_locked()
-                await self._launch_locked()
+                launch = asyncio.get_running_loop().create_task(self._launch_locked())
+                try:
+                    await asyncio.shield(launch)
+                except asyncio.CancelledError:
+                    # A launch cut short would leave Playwright's driver behind:
+                    # finish it, and let the browser idle out like any other.
+                    await launch
+                    self._start_idle_timer()
+                    raise
             assert self._browser is not None
             self._users += 1
             return self._browser
@@ -80,11 +88,8 @@ class BrowserPool:
     def release(self) -> None:
         """Give back a browser from acquire(); the last user starts the idle timer."""
         self._users = max(0, self._users - 1)
-        if self._users == 0 and self._browser is not None:
-            self._cancel_idle()
-            self._idle_handle = self._hass.loop.call_later(
-                self._idle_seconds, lambda: self._hass.async_create_task(self._close_if_idle())
-            )
+        if self._users == 0:
+            self._start_idle_timer()
 
     async def async_close(self) -> None:
         """Close the browser now (Home Assistant stops)."""
@@ -97,6 +102,13 @@ class BrowserPool:
             if self._users == 0:
                 _LOGGER.debug("Closing Chromium: no stream used it for %ss", self._idle_seconds)
                 await self._close_locked()
+
+    def _start_idle_timer(self) -> None:
+        self._cancel_idle()
+        if self._browser is not None:
+            self._idle_handle = self._hass.loop.call_later(
+                self._idle_seconds, lambda: self._hass.async_create_task(self._close_if_idle())
+            )
 
     def _cancel_idle(self) -> None:
         if self._idle_handle is not None:

@@ -49,4 +49,4 @@ class DashboardPreviewCamera(DashboardCastEntity, Camera):
     async def stream_source(self) -> str | None:
         """Return the session's HLS URL while one runs."""
         session = self._streamer.session
-        return stream_url(self.hass, session.token) if session is not None else None
+        return stream_url(self.hass, self._entry, session.token) if session is not None else None

@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import probatio
+from yarl import URL
 
+from homeassistant.components import webhook
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.const import CONF_ENTITY_ID, Platform
+from homeassistant.const import CONF_ENTITY_ID, CONF_WEBHOOK_ID, Platform
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -25,21 +29,33 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
     TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
 )
 
 from .const import (
     CAST_DOMAIN,
+    CONF_BASE_URL,
     CONF_DASHBOARD,
     CONF_FPS,
+    CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_TARGET,
+    CONF_THEME,
+    CONF_ZOOM,
     DEFAULT_DASHBOARD,
     DEFAULT_FPS,
+    DEFAULT_KEEP_CASTING,
     DEFAULT_QUALITY,
+    DEFAULT_THEME,
+    DEFAULT_ZOOM,
     DOMAIN,
     MAX_FPS,
+    MAX_ZOOM,
     MIN_FPS,
+    MIN_ZOOM,
     Quality,
+    Theme,
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
 
@@ -47,7 +63,30 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_DASHBOARD: DEFAULT_DASHBOARD,
     CONF_QUALITY: DEFAULT_QUALITY.value,
     CONF_FPS: DEFAULT_FPS,
+    CONF_THEME: DEFAULT_THEME.value,
+    CONF_ZOOM: DEFAULT_ZOOM,
+    CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
 }
+
+
+class InvalidBaseUrlError(ValueError):
+    """Not an http(s) address with a host and nothing after the port."""
+
+
+def normalize_base_url(value: str) -> str | None:
+    """Return the stream base URL option in canonical form; empty means none."""
+    text = value.strip().rstrip("/")
+    if not text:
+        return None
+    try:
+        url = URL(text)
+    except ValueError as err:
+        raise InvalidBaseUrlError(text) from err
+    if url.scheme not in ("http", "https") or not url.host or url.path not in ("", "/"):
+        raise InvalidBaseUrlError(text)
+    if url.query_string or url.fragment:
+        raise InvalidBaseUrlError(text)
+    return str(url.origin())
 
 
 def _target_schema(default: str | None = None) -> probatio.Schema:
@@ -81,6 +120,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     """Pick the cast device that shows the dashboard."""
 
     VERSION = 1
+    MINOR_VERSION = 2
 
     @staticmethod
     @callback
@@ -106,7 +146,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
                     title=_target_title(target),
-                    data={CONF_TARGET: target.id},
+                    data={CONF_TARGET: target.id, CONF_WEBHOOK_ID: webhook.async_generate_id()},
                     options=DEFAULT_OPTIONS,
                 )
         return self.async_show_form(step_id="user", data_schema=_target_schema(), errors=errors)
@@ -141,25 +181,34 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class DashboardCastOptionsFlow(OptionsFlowWithReload):
-    """What is shown and how: default dashboard, quality and frame rate."""
+    """What is shown and how: default dashboard, quality, frame rate, look, re-casting."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Edit the options."""
         errors: dict[str, str] = {}
         if user_input is not None:
+            options = {
+                **self.config_entry.options,
+                CONF_QUALITY: user_input[CONF_QUALITY],
+                CONF_FPS: int(user_input[CONF_FPS]),
+                CONF_THEME: user_input[CONF_THEME],
+                CONF_ZOOM: float(user_input[CONF_ZOOM]),
+                CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
+            }
             try:
-                dashboard = normalize_dashboard(user_input[CONF_DASHBOARD])
+                options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
             except InvalidDashboardError:
                 errors[CONF_DASHBOARD] = "invalid_dashboard"
+            try:
+                base_url = normalize_base_url(user_input.get(CONF_BASE_URL, ""))
+            except InvalidBaseUrlError:
+                errors[CONF_BASE_URL] = "invalid_base_url"
             else:
-                return self.async_create_entry(
-                    data={
-                        **self.config_entry.options,
-                        CONF_DASHBOARD: dashboard,
-                        CONF_QUALITY: user_input[CONF_QUALITY],
-                        CONF_FPS: int(user_input[CONF_FPS]),
-                    }
-                )
+                options.pop(CONF_BASE_URL, None)
+                if base_url is not None:
+                    options[CONF_BASE_URL] = base_url
+            if not errors:
+                return self.async_create_entry(data=options)
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_DASHBOARD): TextSelector(),
@@ -175,6 +224,22 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                         min=MIN_FPS, max=MAX_FPS, step=1, mode=NumberSelectorMode.BOX
                     )
                 ),
+                probatio.Required(CONF_THEME): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[theme.value for theme in Theme],
+                        translation_key=CONF_THEME,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                probatio.Required(CONF_ZOOM): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_ZOOM, max=MAX_ZOOM, step=0.05, mode=NumberSelectorMode.BOX
+                    )
+                ),
+                probatio.Required(CONF_KEEP_CASTING): BooleanSelector(),
+                probatio.Optional(CONF_BASE_URL): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.URL)
+                ),
             }
         )
         suggested = {**DEFAULT_OPTIONS, **self.config_entry.options, **(user_input or {})}
@@ -182,4 +247,12 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
+            description_placeholders={"webhook_url": self._webhook_url()},
         )
+
+    def _webhook_url(self) -> str:
+        webhook_id = self.config_entry.data[CONF_WEBHOOK_ID]
+        try:
+            return webhook.async_generate_url(self.hass, webhook_id, allow_external=False)
+        except NoURLAvailableError:
+            return webhook.async_generate_path(webhook_id)

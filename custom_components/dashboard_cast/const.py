@@ -15,6 +15,17 @@ CONF_TARGET: Final = "target"
 CONF_DASHBOARD: Final = "dashboard"
 CONF_QUALITY: Final = "quality"
 CONF_FPS: Final = "fps"
+CONF_THEME: Final = "theme"
+CONF_ZOOM: Final = "zoom"
+CONF_KEEP_CASTING: Final = "keep_casting"
+# The scheme, host and port the cast device fetches the stream from, when
+# Home Assistant's internal URL is not reachable from the LAN.
+CONF_BASE_URL: Final = "base_url"
+
+# Action and webhook fields beyond the options.
+ATTR_DURATION: Final = "duration"
+ATTR_SESSION_ID: Final = "session_id"
+ATTR_STREAM_URL: Final = "stream_url"
 
 
 class Quality(StrEnum):
@@ -45,6 +56,9 @@ DEFAULT_THEME: Final = Theme.AUTO
 DEFAULT_ZOOM: Final = 1.0
 DEFAULT_REDUCE_MOTION: Final = True
 DEFAULT_SEGMENT_SECONDS: Final = 1.0
+DEFAULT_KEEP_CASTING: Final = False
+MIN_ZOOM: Final = 0.5
+MAX_ZOOM: Final = 3.0
 
 # Page size in CSS pixels, and the encoder's rate cap, for each preset.
 VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
@@ -60,3 +74,21 @@ H264_CODECS: Final = "avc1.640029"
 
 # A browser no stream has used for this long is closed.
 BROWSER_IDLE_SECONDS: Final = 60.0
+
+# Events on the bus, for automations.
+EVENT_SESSION_STARTED: Final = f"{DOMAIN}_session_started"
+EVENT_SESSION_ENDED: Final = f"{DOMAIN}_session_ended"
+EVENT_SESSION_FAILED: Final = f"{DOMAIN}_session_failed"
+
+
+class EndReason(StrEnum):
+    """Why a session ended: in events, the entity's attributes and the log."""
+
+    STOPPED = "stopped"  # a stop action, turn_off or the webhook
+    REPLACED = "replaced"  # a new start on the same target
+    DURATION = "duration"  # the requested duration passed
+    UNLOADED = "unloaded"  # the entry was unloaded or Home Assistant stopped
+    TAKEN_OVER = "taken_over"  # another app or other media took the device
+    STOPPED_ON_DEVICE = "stopped_on_device"  # the device stopped or went idle
+    UNAVAILABLE = "unavailable"  # the device went away
+    FAILED = "failed"  # the pipeline or the hand-off failed

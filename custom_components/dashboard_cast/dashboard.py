@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import re
 
 from yarl import URL
+
+from homeassistant.components.lovelace.const import LOVELACE_DATA
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 
 # A dashboard url_path and optional view, e.g. "lovelace/0" or "dashboard-tv/kitchen".
 _DASHBOARD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
@@ -43,3 +48,63 @@ def normalize_dashboard(value: object) -> str:
 def is_url(dashboard: str) -> bool:
     """Tell whether a normalized dashboard is an absolute URL."""
     return dashboard.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardInfo:
+    """A dashboard of this instance, as the media player lists it."""
+
+    url_path: str
+    title: str
+
+
+DEFAULT_URL_PATH = "lovelace"
+DEFAULT_TITLE = "Overview"
+
+
+def list_dashboards(hass: HomeAssistant) -> list[DashboardInfo]:
+    """The dashboards of this instance: the default one first, then by title."""
+    data = hass.data.get(LOVELACE_DATA)
+    found = [DashboardInfo(DEFAULT_URL_PATH, DEFAULT_TITLE)]
+    if data is None:
+        return found
+    others = [
+        DashboardInfo(url_path, str((dashboard.config or {}).get("title") or url_path))
+        for url_path, dashboard in data.dashboards.items()
+        if url_path is not None
+    ]
+    return found + sorted(others, key=lambda info: info.title.casefold())
+
+
+def dashboard_title(hass: HomeAssistant, dashboard: str) -> str:
+    """A human title: the dashboard's own, or the URL's host for another site."""
+    if is_url(dashboard):
+        return URL(dashboard).host or dashboard
+    url_path = dashboard.split("/", 1)[0]
+    for info in list_dashboards(hass):
+        if info.url_path == url_path:
+            return info.title
+    return url_path
+
+
+async def async_list_views(hass: HomeAssistant, url_path: str) -> list[DashboardInfo]:
+    """The views of a dashboard as paths under it; none if it has no stored views."""
+    data = hass.data.get(LOVELACE_DATA)
+    if data is None:
+        return []
+    dashboard = data.dashboards.get(None if url_path == DEFAULT_URL_PATH else url_path)
+    if dashboard is None:
+        return []
+    try:
+        config = await dashboard.async_load(False)
+    except HomeAssistantError:
+        return []  # not configured yet: the frontend generates it
+    views = config.get("views") or []
+    return [
+        DashboardInfo(
+            f"{url_path}/{view.get('path') or index}",
+            str(view.get("title") or view.get("path") or index),
+        )
+        for index, view in enumerate(views)
+        if isinstance(view, dict)
+    ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from homeassistant.config_entries import ConfigEntry
 
 if TYPE_CHECKING:
+    from .controller import CastController
     from .streamer import TargetStreamer
 
 
@@ -17,6 +18,7 @@ class DashboardCastData:
 
     target_entity_id: str
     streamer: TargetStreamer
+    controller: CastController
 
 
 type DashboardCastConfigEntry = ConfigEntry[DashboardCastData]

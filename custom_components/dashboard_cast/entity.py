@@ -22,6 +22,7 @@ class DashboardCastEntity(Entity):
         """Initialize for one entry."""
         self._entry = entry
         self._streamer = entry.runtime_data.streamer
+        self._controller = entry.runtime_data.controller
         self._attr_unique_id = f"{entry.unique_id}-{key}"
         self.device_entry = async_entity_id_to_device(hass, entry.runtime_data.target_entity_id)
 
@@ -29,3 +30,4 @@ class DashboardCastEntity(Entity):
         """Follow the session."""
         await super().async_added_to_hass()
         self.async_on_remove(self._streamer.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self._controller.async_add_listener(self.async_write_ha_state))

@@ -18,14 +18,16 @@ if TYPE_CHECKING:
     from .session import StreamSession
 
 MASTER_PLAYLIST = "master.m3u8"
+# The latest frame: the thumbnail the device shows in its media controls.
+THUMBNAIL = "thumbnail.jpg"
 URL_PREFIX = "/api/dashboard_cast"
 _SEGMENT = re.compile(r"segment_\d{5,}\.m4s")
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 
 
-def stream_path(token: str) -> str:
-    """Return the path of a session's master playlist."""
-    return f"{URL_PREFIX}/{token}/{MASTER_PLAYLIST}"
+def stream_path(token: str, filename: str = MASTER_PLAYLIST) -> str:
+    """Return the path of a session's master playlist, or of another of its files."""
+    return f"{URL_PREFIX}/{token}/{filename}"
 
 
 class StreamRegistry:
@@ -76,14 +78,23 @@ class StreamView(HomeAssistantView):
         The receiver app on the device fetches the stream from its own origin;
         the token, not the origin, is what guards it.
         """
-        response = await self._answer(token, filename)
+        session = self._registry.find(token)
+        if session is None or session.out_dir is None:
+            response = web.Response(status=HTTPStatus.NOT_FOUND)
+        elif filename == THUMBNAIL:
+            frame = session.latest_frame
+            response = (
+                web.Response(status=HTTPStatus.NOT_FOUND)
+                if frame is None
+                else _no_cache(web.Response(body=frame, content_type="image/jpeg"))
+            )
+        else:
+            response = await self._answer(session, filename)
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
-    async def _answer(self, token: str, filename: str) -> web.Response:
-        session = self._registry.find(token)
-        if session is None or session.out_dir is None:
-            return web.Response(status=HTTPStatus.NOT_FOUND)
+    async def _answer(self, session: StreamSession, filename: str) -> web.Response:
+        assert session.out_dir is not None
         if filename == MASTER_PLAYLIST:
             return _no_cache(
                 web.Response(text=session.master_playlist, content_type=HLS_CONTENT_TYPE)

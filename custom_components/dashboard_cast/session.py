@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import logging
 from pathlib import Path
 import secrets
@@ -52,13 +52,32 @@ class StreamOptions:
         return MAX_BITRATE_KBPS[self.quality]
 
 
+@dataclass(frozen=True, slots=True)
+class SessionIdentity:
+    """Who a session is: known before its pipeline starts, so callers get it at once."""
+
+    target: str  # the cast entity id
+    session_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    # 128 bits: the stream URL is the only key to the stream.
+    token: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+
+
 class SessionLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefix every line with the session id and dashboard."""
+    """Prefix every line with the session id, target and dashboard; never the token."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         """Add the prefix."""
         assert self.extra is not None
-        return f"[{self.extra['session_id']} {self.extra['dashboard']}] {msg}", kwargs
+        extra = self.extra
+        return f"[{extra['session_id']} {extra['target']} {extra['dashboard']}] {msg}", kwargs
+
+
+def session_logger(identity: SessionIdentity, dashboard: str) -> SessionLogger:
+    """The logger for one session's lines."""
+    return SessionLogger(
+        _LOGGER,
+        {"session_id": identity.session_id, "target": identity.target, "dashboard": dashboard},
+    )
 
 
 class StreamSession:
@@ -70,14 +89,16 @@ class StreamSession:
         pool: BrowserPool,
         ffmpeg_binary: str,
         options: StreamOptions,
+        identity: SessionIdentity,
         hass_url: str,
         refresh_token: str | None,
     ) -> None:
         """Initialize; call start()."""
         self.hass = hass
         self.options = options
-        self.token = secrets.token_hex(16)  # 128 bits: the stream URL is the only key
-        self.session_id = secrets.token_hex(4)
+        self.identity = identity
+        self.token = identity.token
+        self.session_id = identity.session_id
         self._pool = pool
         self._ffmpeg_binary = ffmpeg_binary
         self._hass_url = hass_url
@@ -89,9 +110,7 @@ class StreamSession:
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
         self._unsub_lovelace: CALLBACK_TYPE | None = None
-        self.log = SessionLogger(
-            _LOGGER, {"session_id": self.session_id, "dashboard": options.dashboard}
-        )
+        self.log = session_logger(identity, options.dashboard)
 
     @property
     def page_url(self) -> str:
@@ -156,7 +175,7 @@ class StreamSession:
         except BaseException:
             await self.stop()
             raise
-        self.log.info(
+        self.log.debug(
             "Rendering %s at %sx%s, %s fps", self.page_url, width, height, self.options.fps
         )
 
@@ -196,7 +215,7 @@ class StreamSession:
         if self.out_dir is not None:
             out_dir, self.out_dir = self.out_dir, None
             await self.hass.async_add_executor_job(shutil.rmtree, out_dir, True)
-        self.log.info("Stopped")
+        self.log.debug("Pipeline stopped")
 
     @callback
     def _on_lovelace_updated(self, event: Event[dict[str, Any]]) -> None:

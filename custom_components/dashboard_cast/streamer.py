@@ -15,9 +15,12 @@ from homeassistant.util.hass_dict import HassKey
 from .auth import async_get_refresh_token
 from .browser import BrowserPool
 from .const import (
+    CONF_BASE_URL,
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_QUALITY,
+    CONF_THEME,
+    CONF_ZOOM,
     DEFAULT_DASHBOARD,
     DEFAULT_FPS,
     DEFAULT_QUALITY,
@@ -27,10 +30,11 @@ from .const import (
     DEFAULT_ZOOM,
     DOMAIN,
     Quality,
+    Theme,
 )
 from .dashboard import is_url
 from .http import StreamRegistry, stream_path
-from .session import StreamOptions, StreamSession
+from .session import SessionIdentity, StreamOptions, StreamSession
 
 
 @dataclass(slots=True)
@@ -53,23 +57,33 @@ def local_hass_url(hass: HomeAssistant) -> str:
     return f"{'https' if api.use_ssl else 'http'}://127.0.0.1:{api.port}"
 
 
-def stream_url(hass: HomeAssistant, token: str) -> str | None:
-    """The master playlist's URL as a device on the LAN reaches it."""
+def stream_base_url(hass: HomeAssistant, entry: ConfigEntry[Any]) -> str | None:
+    """Where a device on the LAN reaches Home Assistant: the option, or the internal URL."""
+    if base := entry.options.get(CONF_BASE_URL):
+        return str(base).rstrip("/")
     try:
-        base = get_url(hass, allow_external=False, allow_cloud=False)
+        return get_url(hass, allow_external=False, allow_cloud=False)
     except NoURLAvailableError:
         return None
-    return base + stream_path(token)
+
+
+def stream_url(hass: HomeAssistant, entry: ConfigEntry[Any], token: str) -> str | None:
+    """The master playlist's URL as a device on the LAN reaches it."""
+    base = stream_base_url(hass, entry)
+    return None if base is None else base + stream_path(token)
 
 
 class TargetStreamer:
     """Start, replace and stop the stream of one cast target, one at a time."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any], data: DomainData) -> None:
+    def __init__(
+        self, hass: HomeAssistant, entry: ConfigEntry[Any], data: DomainData, target: str
+    ) -> None:
         """Initialize with nothing running."""
         self._hass = hass
         self._entry = entry
         self._data = data
+        self.target = target
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[], None]] = []
         self.session: StreamSession | None = None
@@ -81,8 +95,8 @@ class TargetStreamer:
             dashboard=options.get(CONF_DASHBOARD, DEFAULT_DASHBOARD),
             quality=Quality(options.get(CONF_QUALITY, DEFAULT_QUALITY)),
             fps=int(options.get(CONF_FPS, DEFAULT_FPS)),
-            zoom=DEFAULT_ZOOM,
-            theme=DEFAULT_THEME,
+            zoom=float(options.get(CONF_ZOOM, DEFAULT_ZOOM)),
+            theme=Theme(options.get(CONF_THEME, DEFAULT_THEME)),
             reduce_motion=DEFAULT_REDUCE_MOTION,
             segment_seconds=DEFAULT_SEGMENT_SECONDS,
         )
@@ -99,9 +113,13 @@ class TargetStreamer:
 
         return remove
 
-    async def async_start(self, **overrides: Any) -> StreamSession:
+    async def async_start(
+        self, identity: SessionIdentity | None = None, **overrides: Any
+    ) -> StreamSession:
         """Start a session, replacing the running one; return once it renders."""
         options = replace(self.default_options(), **overrides)
+        if identity is None:
+            identity = SessionIdentity(self.target)
         async with self._lock:
             await self._stop_locked()
             refresh_token = None
@@ -112,6 +130,7 @@ class TargetStreamer:
                 self._data.pool,
                 self._data.ffmpeg_binary,
                 options,
+                identity,
                 local_hass_url(self._hass),
                 refresh_token,
             )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    get_test_instance_port,
 )
 
 from custom_components.dashboard_cast.auth import STORAGE_KEY
@@ -23,74 +21,13 @@ from homeassistant.components.camera import async_get_image, async_get_stream_so
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
-from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
-from .media import close_to, latest_colour, pipeline_processes, probe
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-PAGE = """<!doctype html><html><body style="margin:0;background:#ff0000">
-<script>
-setInterval(async () => {
-  document.body.style.background = await (await fetch("/colour")).text();
-}, 100);
-</script></body></html>"""
+from ..media import pipeline_processes, probe
+from .conftest import BLUE, RED, ColourPage, release_pipeline, wait_for_colour
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-
-@pytest.fixture
-def disable_http_server() -> Generator[None]:
-    """Let Home Assistant's HTTP server listen for real: Chromium and FFmpeg use it."""
-    yield  # noqa: PT022 - overrides the plugin's autouse fixture of this name
-
-
-class ColourPage:
-    """A page on loopback whose background colour the test sets."""
-
-    def __init__(self) -> None:
-        """Start red."""
-        self.colour = "#ff0000"
-        self.url = ""
-
-
-@pytest.fixture
-async def colour_page() -> AsyncGenerator[ColourPage]:
-    """Serve the colour page on 127.0.0.1."""
-    page = ColourPage()
-    app = web.Application()
-    app.router.add_get("/", lambda _: web.Response(text=PAGE, content_type="text/html"))
-    app.router.add_get("/colour", lambda _: web.Response(text=page.colour))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    page.url = f"http://127.0.0.1:{port}/"
-    yield page
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def base_url(hass: HomeAssistant, hass_storage: dict[str, Any]) -> str:
-    """An onboarded Home Assistant serving its frontend on a real port."""
-    hass_storage["onboarding"] = {
-        "version": 4,
-        "minor_version": 1,
-        "key": "onboarding",
-        "data": {"done": ["user", "core_config", "analytics", "integration"]},
-    }
-    port = get_test_instance_port()
-    base = f"http://127.0.0.1:{port}"
-    await async_process_ha_core_config(hass, {"internal_url": base})
-    assert await async_setup_component(
-        hass, "http", {"http": {"server_port": port, "server_host": ["127.0.0.1"]}}
-    )
-    assert await async_setup_component(hass, "frontend", {})
-    await hass.async_block_till_done()
-    return base
 
 
 @pytest.fixture
@@ -110,25 +47,7 @@ async def streamer(
     yield config_entry.runtime_data.streamer
     if config_entry.state is ConfigEntryState.LOADED:
         await hass.config_entries.async_unload(config_entry.entry_id)
-    await hass.data[DATA_DOMAIN].pool.async_close()
-    await hass.async_block_till_done()
-    # The frontend in Chromium used its token until the browser closed; write
-    # the auth store's pending last_used_at now instead of on a timer.
-    auth_store = hass.auth._store._store
-    if auth_store._delay_handle is not None:
-        auth_store._async_cleanup_delay_listener()
-        await auth_store._async_handle_write_data()
-
-
-async def wait_for_colour(url: str, expected: tuple[int, int, int], timeout: float = 15) -> None:
-    """Poll the newest segment until it shows the colour."""
-    seen = None
-    async with asyncio.timeout(timeout):
-        while True:
-            seen = await latest_colour(url)
-            if close_to(seen, expected):
-                return
-            await asyncio.sleep(0.3)
+    await release_pipeline(hass)
 
 
 async def test_stream_shows_page_and_follows_changes(

@@ -1,0 +1,413 @@
+"""What users touch for one cast target: start and stop requests, hand-off, watching the TV.
+
+A start returns as soon as it is scheduled; a background task then runs the
+session: pipeline, wait for a playable stream, hand it to the cast entity with
+media_player.play_media, and watch that entity until the session ends. A new
+request cancels the running task and waits for its cleanup, so one target
+never has two pipelines, and the last request wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.components.media_player.const import (
+    ATTR_APP_ID,
+    ATTR_MEDIA_CONTENT_ID,
+    ATTR_MEDIA_CONTENT_TYPE,
+    ATTR_MEDIA_EXTRA,
+    DOMAIN as MEDIA_PLAYER_DOMAIN,
+    SERVICE_PLAY_MEDIA,
+    MediaPlayerState,
+)
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, STATE_UNAVAILABLE
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_state_change_event
+
+from .const import (
+    CONF_DASHBOARD,
+    CONF_KEEP_CASTING,
+    DEFAULT_KEEP_CASTING,
+    DOMAIN,
+    EVENT_SESSION_ENDED,
+    EVENT_SESSION_FAILED,
+    EVENT_SESSION_STARTED,
+    EndReason,
+)
+from .dashboard import dashboard_title
+from .data import DashboardCastConfigEntry
+from .http import THUMBNAIL, URL_PREFIX, stream_path
+from .session import SessionIdentity, SessionLogger, session_logger
+from .streamer import TargetStreamer, stream_base_url
+
+HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+# Cast app ids of a device showing nothing of its own: no app, the backdrop, or
+# the Default Media Receiver with nothing loaded.
+NO_APP_IDS = {None, "E8C28D3C", "CC1AD845"}
+SHOWING_STATES = {MediaPlayerState.PLAYING, MediaPlayerState.BUFFERING, MediaPlayerState.PAUSED}
+PLAYABLE_TIMEOUT = 30.0  # from start to two segments
+PLAY_TIMEOUT = 20.0  # from play_media to the device reporting our stream
+QUIT_TIMEOUT = 10.0
+# keep_casting: wait this long before re-casting, doubling up to the maximum;
+# a cast that played this long resets the delay.
+RECAST_DELAY = 2.0
+MAX_RECAST_DELAY = 300.0
+STABLE_PLAY_SECONDS = 60.0
+SETTLE_SECONDS = 1.0
+DEVICE_REASONS = {EndReason.TAKEN_OVER, EndReason.STOPPED_ON_DEVICE, EndReason.UNAVAILABLE}
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """One accepted start: what to show, for how long, and who it is."""
+
+    identity: SessionIdentity
+    dashboard: str
+    overrides: dict[str, Any] = field(default_factory=dict)  # StreamOptions fields
+    duration: timedelta | None = None
+    keep_casting: bool = False
+
+
+class CastController:
+    """The sessions of one cast target, one at a time."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: DashboardCastConfigEntry, streamer: TargetStreamer
+    ) -> None:
+        """Initialize with nothing running."""
+        self._hass = hass
+        self._entry = entry
+        self._streamer = streamer
+        self.target = streamer.target
+        self.state = MediaPlayerState.OFF
+        self.current: StartRequest | None = None
+        self.end_reason: EndReason | None = None
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._cancel_reasons: dict[str, EndReason] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call listener whenever the state or the session changes."""
+        self._listeners.append(listener)
+
+        @callback
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    @callback
+    def async_request_start(
+        self,
+        dashboard: str | None = None,
+        *,
+        duration: timedelta | None = None,
+        keep_casting: bool | None = None,
+        **overrides: Any,
+    ) -> StartRequest:
+        """Schedule a session replacing the running one; raise if it cannot work at all."""
+        if stream_base_url(self._hass, self._entry) is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
+        target_state = self._hass.states.get(self.target)
+        if target_state is None or target_state.state == STATE_UNAVAILABLE:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="target_unavailable",
+                translation_placeholders={"target": self.target},
+            )
+        options = self._entry.options
+        request = StartRequest(
+            identity=SessionIdentity(self.target),
+            dashboard=dashboard or self._streamer.default_options().dashboard,
+            overrides=overrides,
+            duration=duration,
+            keep_casting=bool(options.get(CONF_KEEP_CASTING, DEFAULT_KEEP_CASTING))
+            if keep_casting is None
+            else keep_casting,
+        )
+        previous = self._task
+        if previous is not None and self.current is not None:
+            self._cancel_reasons[self.current.identity.session_id] = EndReason.REPLACED
+            previous.cancel()
+        self.current = request
+        self.end_reason = None
+        self.last_error = None
+        self._task = self._entry.async_create_background_task(
+            self._hass,
+            self._run(request, previous),
+            f"{DOMAIN} session {request.identity.session_id}",
+        )
+        self._set_state(MediaPlayerState.BUFFERING)
+        return request
+
+    async def async_request_stop(self, reason: EndReason = EndReason.STOPPED) -> None:
+        """End the session (if any) and wait until everything it started is gone."""
+        task, current = self._task, self.current
+        if task is None or current is None:
+            if self.state is not MediaPlayerState.OFF:
+                self.end_reason = reason
+                self._set_state(MediaPlayerState.OFF)
+            return
+        self._cancel_reasons[current.identity.session_id] = reason
+        task.cancel()
+        await asyncio.wait([task])
+
+    @property
+    def stream_url(self) -> str | None:
+        """The running session's master playlist URL; never put it in a state attribute."""
+        if self.current is None or (base := stream_base_url(self._hass, self._entry)) is None:
+            return None
+        return base + stream_path(self.current.identity.token)
+
+    # -- the session task ----------------------------------------------------
+
+    async def _run(self, request: StartRequest, previous: asyncio.Task[None] | None) -> None:
+        log = session_logger(request.identity, request.dashboard)
+        reason = EndReason.STOPPED
+        error: str | None = None
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])  # its pipeline is gone before ours starts
+            log.info("Starting")
+            session = await self._streamer.async_start(
+                request.identity, dashboard=request.dashboard, **request.overrides
+            )
+            async with asyncio.timeout(PLAYABLE_TIMEOUT):
+                await session.wait_playable()
+            reason = await self._cast_and_watch(request, log)
+        except asyncio.CancelledError:
+            reason = self._cancel_reasons.pop(request.identity.session_id, EndReason.STOPPED)
+            raise
+        # The session's boundary: whatever broke (Chromium, FFmpeg, the cast
+        # integration), the session ends as failed with the reason.
+        except Exception as err:  # noqa: BLE001
+            reason = EndReason.FAILED
+            error = str(err) or type(err).__name__
+            log.warning("Failed: %s", error)
+        finally:
+            await self._end(request, reason, error, log)
+
+    async def _cast_and_watch(self, request: StartRequest, log: SessionLogger) -> EndReason:
+        """Hand the stream to the device and follow it; return why the session ends."""
+        loop = asyncio.get_running_loop()
+        deadline = (
+            None if request.duration is None else loop.time() + request.duration.total_seconds()
+        )
+        delay = RECAST_DELAY
+        announced = False
+        while True:
+            self._set_state(MediaPlayerState.BUFFERING)
+            await self._hand_off(request)
+            shown = await self._wait_for_target(
+                lambda state: self._shows(state, request), deadline, PLAY_TIMEOUT
+            )
+            if shown is None:
+                return EndReason.DURATION
+            self._set_state(MediaPlayerState.PLAYING)
+            if not announced:
+                announced = True
+                log.info("Playing on %s", self.target)
+                self._fire(EVENT_SESSION_STARTED, request)
+            played_at = loop.time()
+            gone = await self._wait_for_target(
+                lambda state: not self._shows(state, request), deadline
+            )
+            if gone is None:
+                return EndReason.DURATION
+            # A takeover arrives as several messages (our transport closes, the
+            # new app appears): judge the state once it has settled.
+            await asyncio.sleep(SETTLE_SECONDS)
+            reason = _interruption(self._hass.states.get(self.target))
+            log.info("The device stopped showing the dashboard: %s", reason)
+            if not request.keep_casting:
+                return reason
+            self.end_reason = reason
+            self._set_state(MediaPlayerState.IDLE)
+            if loop.time() - played_at >= STABLE_PLAY_SECONDS:
+                delay = RECAST_DELAY
+            # Never over other content: wait until the device is free, then a
+            # little longer, and look again.
+            while True:
+                if await self._wait_for_target(_is_free, deadline) is None:
+                    return EndReason.DURATION
+                if deadline is not None and loop.time() + delay >= deadline:
+                    return EndReason.DURATION
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECAST_DELAY)
+                if _is_free(self._hass.states.get(self.target)):
+                    break
+            log.info("Casting again")
+
+    async def _hand_off(self, request: StartRequest) -> None:
+        """Ask the cast entity to play our stream: Home Assistant's own play_media."""
+        url = self.stream_url
+        if url is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
+        thumbnail = url.rsplit("/", 1)[0] + "/" + THUMBNAIL
+        await self._hass.services.async_call(
+            MEDIA_PLAYER_DOMAIN,
+            SERVICE_PLAY_MEDIA,
+            {
+                ATTR_ENTITY_ID: self.target,
+                ATTR_MEDIA_CONTENT_ID: url,
+                ATTR_MEDIA_CONTENT_TYPE: HLS_CONTENT_TYPE,
+                ATTR_MEDIA_EXTRA: {
+                    "stream_type": "LIVE",
+                    "title": dashboard_title(self._hass, request.dashboard),
+                    "thumb": thumbnail,
+                    "media_info": {"hlsVideoSegmentFormat": "fmp4"},
+                },
+            },
+            blocking=True,
+        )
+
+    async def _wait_for_target(
+        self,
+        predicate: Callable[[State | None], bool],
+        deadline: float | None,
+        give_up_after: float | None = None,
+    ) -> State | None:
+        """Wait until the target's state satisfies predicate; None once deadline passes.
+
+        Past give_up_after seconds (when given), raise: the device did not do what we asked.
+        """
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[State | None] = loop.create_future()
+
+        @callback
+        def check(state: State | None) -> None:
+            if not found.done() and predicate(state):
+                found.set_result(state)
+
+        @callback
+        def changed(event: Event[EventStateChangedData]) -> None:
+            check(event.data["new_state"])
+
+        unsub = async_track_state_change_event(self._hass, [self.target], changed)
+        try:
+            check(self._hass.states.get(self.target))
+            limits = [give_up_after] if give_up_after is not None else []
+            if deadline is not None:
+                limits.append(max(0.0, deadline - loop.time()))
+            async with asyncio.timeout(min(limits) if limits else None):
+                return await found
+        except TimeoutError:
+            if deadline is not None and loop.time() >= deadline - 0.01:
+                return None
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="device_did_not_play",
+                translation_placeholders={"target": self.target},
+            ) from None
+        finally:
+            unsub()
+
+    async def _end(
+        self, request: StartRequest, reason: EndReason, error: str | None, log: SessionLogger
+    ) -> None:
+        """Stop the pipeline; quit the app if we asked to stop and it shows a stream of ours."""
+        await self._streamer.async_stop()
+        if reason in (EndReason.STOPPED, EndReason.DURATION) and self._shows_ours(
+            self._hass.states.get(self.target)
+        ):
+            await self._quit_app(log)
+        if self.current is request:  # not replaced by a newer request
+            self.current = None
+            self._task = None
+            self.end_reason = reason
+            self.last_error = error
+            self._set_state(
+                MediaPlayerState.IDLE if reason in DEVICE_REASONS else MediaPlayerState.OFF
+            )
+        if reason is EndReason.FAILED:
+            self._fire(EVENT_SESSION_FAILED, request, reason, error)
+        else:
+            self._fire(EVENT_SESSION_ENDED, request, reason)
+        log.info("Ended: %s", reason)
+
+    async def _quit_app(self, log: SessionLogger) -> None:
+        try:
+            async with asyncio.timeout(QUIT_TIMEOUT):
+                await self._hass.services.async_call(
+                    MEDIA_PLAYER_DOMAIN,
+                    SERVICE_TURN_OFF,
+                    {ATTR_ENTITY_ID: self.target},
+                    blocking=True,
+                )
+        except (HomeAssistantError, TimeoutError) as err:
+            log.warning("Could not stop the cast app on %s: %s", self.target, err)
+
+    # -- helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _shows(state: State | None, request: StartRequest) -> bool:
+        """Tell whether the target plays this request's stream."""
+        if state is None or state.state not in SHOWING_STATES:
+            return False
+        content = state.attributes.get(ATTR_MEDIA_CONTENT_ID)
+        return isinstance(content, str) and request.identity.token in content
+
+    @staticmethod
+    def _shows_ours(state: State | None) -> bool:
+        """Tell whether the target plays a stream of ours (this or an earlier session)."""
+        if state is None or state.state not in SHOWING_STATES:
+            return False
+        content = state.attributes.get(ATTR_MEDIA_CONTENT_ID)
+        return isinstance(content, str) and URL_PREFIX + "/" in content
+
+    def _set_state(self, state: MediaPlayerState) -> None:
+        self.state = state
+        for listener in list(self._listeners):
+            listener()
+
+    def _fire(
+        self,
+        event_type: str,
+        request: StartRequest,
+        reason: EndReason | None = None,
+        error: str | None = None,
+    ) -> None:
+        data: dict[str, Any] = {
+            "entry_id": self._entry.entry_id,
+            "target": self.target,
+            CONF_DASHBOARD: request.dashboard,
+            "session_id": request.identity.session_id,
+        }
+        if reason is not None:
+            data["reason"] = reason.value
+        if error is not None:
+            data["error"] = error
+        self._hass.bus.async_fire(event_type, data)
+
+
+def _interruption(state: State | None) -> EndReason:
+    """Classify how the device stopped showing our stream."""
+    if state is None or state.state == STATE_UNAVAILABLE:
+        return EndReason.UNAVAILABLE
+    if state.state in SHOWING_STATES or state.attributes.get(ATTR_APP_ID) not in NO_APP_IDS:
+        return EndReason.TAKEN_OVER
+    return EndReason.STOPPED_ON_DEVICE
+
+
+def _is_free(state: State | None) -> bool:
+    """Tell whether the device shows nothing of its own (idle or off)."""
+    if state is None:
+        return False
+    if state.state == MediaPlayerState.OFF:
+        return True
+    return state.state == MediaPlayerState.IDLE and state.attributes.get(ATTR_APP_ID) in NO_APP_IDS

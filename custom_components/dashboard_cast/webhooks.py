@@ -1,0 +1,167 @@
+"""The webhook: start, stop and status of one target for systems outside Home Assistant."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+import probatio
+
+from homeassistant.components import webhook
+from homeassistant.const import CONF_WEBHOOK_ID
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .const import ATTR_SESSION_ID, DOMAIN, EndReason
+from .data import DashboardCastConfigEntry
+from .fields import START_FIELDS, start_arguments
+
+_LOGGER = logging.getLogger(__name__)
+
+START_SCHEMA = probatio.Schema(START_FIELDS)
+# More starts than this within the window, for one target, answer 429.
+MAX_STARTS = 3
+RATE_WINDOW_SECONDS = 1.0
+
+
+class StartRateLimiter:
+    """A sliding window of accepted starts."""
+
+    def __init__(self, limit: int = MAX_STARTS, window: float = RATE_WINDOW_SECONDS) -> None:
+        """Allow limit starts per window seconds."""
+        self._limit = limit
+        self._window = window
+        self._accepted: deque[float] = deque()
+
+    def allow(self) -> bool:
+        """Record a start and tell whether it is within the limit."""
+        now = time.monotonic()
+        while self._accepted and now - self._accepted[0] >= self._window:
+            self._accepted.popleft()
+        if len(self._accepted) >= self._limit:
+            return False
+        self._accepted.append(now)
+        return True
+
+
+@callback
+def async_register_webhook(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
+    """Register the entry's webhook (local only, POST only) until the entry unloads."""
+    webhook_id: str = entry.data[CONF_WEBHOOK_ID]
+    limiter = StartRateLimiter()
+
+    async def handle(hass: HomeAssistant, _: str, request: web.Request) -> web.Response:
+        return await _handle(hass, entry, limiter, request)
+
+    webhook.async_register(
+        hass, DOMAIN, entry.title, webhook_id, handle, local_only=True, allowed_methods=["POST"]
+    )
+    entry.async_on_unload(lambda: webhook.async_unregister(hass, webhook_id))
+
+
+type _Action = Callable[
+    [HomeAssistant, DashboardCastConfigEntry, StartRateLimiter, dict[str, Any]], str
+]
+
+
+class _RequestError(Exception):
+    """Answer the caller with this status and message."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _handle(
+    hass: HomeAssistant,
+    entry: DashboardCastConfigEntry,
+    limiter: StartRateLimiter,
+    request: web.Request,
+) -> web.Response:
+    controller = entry.runtime_data.controller
+    try:
+        fields = await _json_object(request)
+        status = _action(fields)(hass, entry, limiter, fields)
+    except _RequestError as err:
+        return web.json_response({"status": "error", "message": str(err)}, status=err.status)
+    current = controller.current
+    return web.json_response(
+        {
+            "status": status,
+            ATTR_SESSION_ID: current.identity.session_id if current is not None else None,
+            "state": controller.state,
+        }
+    )
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, "The body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _RequestError(HTTPStatus.BAD_REQUEST, "The body must be a JSON object")
+    return dict(body)
+
+
+def _action(fields: dict[str, Any]) -> _Action:
+    """Pop the action's name from the fields and return its handler."""
+    action = _ACTIONS.get(str(fields.pop("action", None)))
+    if action is None:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, "action must be start, stop or status")
+    return action
+
+
+def _start(
+    hass: HomeAssistant,
+    entry: DashboardCastConfigEntry,
+    limiter: StartRateLimiter,
+    fields: dict[str, Any],
+) -> str:
+    try:
+        arguments = start_arguments(START_SCHEMA(fields))
+    except probatio.Invalid as err:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, f"Invalid field: {err}") from None
+    except ServiceValidationError as err:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
+    if not limiter.allow():
+        raise _RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
+    try:
+        entry.runtime_data.controller.async_request_start(**arguments)
+    except HomeAssistantError as err:
+        raise _RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(err)) from None
+    return "starting"
+
+
+def _stop(
+    hass: HomeAssistant,
+    entry: DashboardCastConfigEntry,
+    limiter: StartRateLimiter,
+    fields: dict[str, Any],
+) -> str:
+    if fields:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, "stop takes no fields")
+    # Answer at once; quitting the app on the device may take a moment.
+    entry.async_create_background_task(
+        hass,
+        entry.runtime_data.controller.async_request_stop(EndReason.STOPPED),
+        f"{DOMAIN} webhook stop",
+    )
+    return "stopping"
+
+
+def _status(
+    hass: HomeAssistant,
+    entry: DashboardCastConfigEntry,
+    limiter: StartRateLimiter,
+    fields: dict[str, Any],
+) -> str:
+    return "ok"
+
+
+_ACTIONS: dict[str, _Action] = {"start": _start, "stop": _stop, "status": _status}

@@ -1,0 +1,1 @@
+"""Tests with real Chromium, FFmpeg, HTTP and emulated Chromecasts."""

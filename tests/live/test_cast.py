@@ -1,0 +1,389 @@
+"""Start, watch and stop casts end to end: emulated Chromecasts driven by Home Assistant's cast."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import ClientSession
+import pytest
+from pytest_homeassistant_custom_component.common import async_capture_events
+
+from custom_components.dashboard_cast.const import (
+    DOMAIN,
+    EVENT_SESSION_ENDED,
+    EVENT_SESSION_STARTED,
+)
+from custom_components.dashboard_cast.controller import HLS_CONTENT_TYPE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+
+from ..cast_emulator import CastDevice
+from ..media import browser_processes, close_to, pipeline_processes
+from .conftest import BLUE, RED, ColourPage, add_dashboard_cast, cast_entity_id, wait_for
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+TV = "127.0.0.2"
+HUB = "127.0.0.3"
+
+
+def player_id(hass: HomeAssistant, entry_unique_id: str | None) -> str:
+    """Our media player of an entry."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "media_player", DOMAIN, f"{entry_unique_id}-player"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.state
+
+
+async def wait_for_screen(device: CastDevice, colour: tuple[int, int, int]) -> None:
+    """Until the emulated TV decodes the colour from the stream it plays."""
+    async with asyncio.timeout(20):
+        while device.loaded_url is None or not close_to(await device.screen_colour(), colour):
+            await asyncio.sleep(0.3)
+
+
+async def test_start_action_casts_dashboard_and_stop_quits(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """dashboard_cast.start: the TV plays our HLS stream and shows the page; stop quits."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    assert state_of(hass, player) == "off"
+    started = async_capture_events(hass, EVENT_SESSION_STARTED)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+
+    response: Any = await hass.services.async_call(
+        DOMAIN, "start", {"entity_id": player}, blocking=True, return_response=True
+    )
+    answer = response[player]
+    assert answer["stream_url"].startswith(base_url + "/api/dashboard_cast/")
+    assert state_of(hass, player) == "buffering"  # scheduled, not yet on the TV
+    await wait_for(lambda: state_of(hass, player) == "playing")
+
+    media = tv.loads[-1]
+    assert media["contentType"] == HLS_CONTENT_TYPE
+    assert media["streamType"] == "LIVE"
+    assert media["hlsVideoSegmentFormat"] == "fmp4"
+    assert media["contentId"].split("?")[0] == answer["stream_url"]
+    assert media["metadata"]["title"] == "127.0.0.1"
+    assert media["metadata"]["thumb"].endswith("/thumbnail.jpg")
+    await wait_for_screen(tv, RED)
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+
+    attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
+    assert attributes["session_id"] == answer["session_id"]
+    assert answer["stream_url"] not in str(attributes)
+    assert attributes["media_content_id"] == colour_page.url
+    assert len(started) == 1
+    assert started[0].data["session_id"] == answer["session_id"]
+    assert started[0].data["target"] == cast_entity_id(hass, tv)
+
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+    assert state_of(hass, player) == "off"
+    assert tv.stops == 1
+    assert tv.app is None
+    assert "ffmpeg" not in pipeline_processes().values()
+    assert [event.data["reason"] for event in ended] == ["stopped"]
+    async with ClientSession() as http, http.get(answer["stream_url"]) as resp:
+        assert resp.status == 404
+
+
+async def test_media_card_turn_on_play_media_select_source(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """turn_on shows the default dashboard; play_media and select_source replace it."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+
+    await hass.services.async_call("media_player", "turn_on", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    await wait_for_screen(tv, RED)
+
+    blue_url = colour_page.url + "?blue"
+    colour_page.colour = "#0000ff"
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": blue_url, "media_content_type": "url"},
+        blocking=True,
+    )
+    await wait_for(
+        lambda: (
+            state_of(hass, player) == "playing"
+            and hass.states.get(player).attributes["media_content_id"] == blue_url
+        )  # type: ignore[union-attr]
+    )
+    await wait_for_screen(tv, BLUE)
+    assert [event.data["reason"] for event in ended] == ["replaced"]
+    assert list(pipeline_processes().values()).count("ffmpeg") == 1
+
+    state = hass.states.get(player)
+    assert state is not None
+    assert state.attributes["source_list"][0] == "Overview"
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            "media_player",
+            "select_source",
+            {"entity_id": player, "source": "No such dashboard"},
+            blocking=True,
+        )
+    await hass.services.async_call(
+        "media_player",
+        "select_source",
+        {"entity_id": player, "source": "Overview"},
+        blocking=True,
+    )
+    await wait_for(
+        lambda: (
+            state_of(hass, player) == "playing"
+            and hass.states.get(player).attributes["media_content_id"] == "lovelace"
+        )  # type: ignore[union-attr]
+    )
+    assert hass.states.get(player).attributes["source"] == "Overview"  # type: ignore[union-attr]
+    assert tv.loads[-1]["metadata"]["title"] == "Overview"
+
+    await hass.services.async_call("media_player", "turn_off", {"entity_id": player}, blocking=True)
+    assert state_of(hass, player) == "off"
+    assert tv.app is None
+
+
+async def test_webhook_start_status_stop_and_bad_requests(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """The webhook answers at once, validates its input, limits its rate, and casts."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, "lovelace")
+    player = player_id(hass, entry.unique_id)
+    url = f"{base_url}/api/webhook/{entry.data['webhook_id']}"
+
+    async with ClientSession() as http:
+        async with http.post(url, json={"action": "start", "dashboard": colour_page.url}) as resp:
+            assert resp.status == 200
+            answer = await resp.json()
+        assert answer["status"] == "starting"
+        assert answer["state"] == "buffering"
+        assert answer["session_id"]
+        await wait_for(lambda: state_of(hass, player) == "playing")
+        await wait_for_screen(tv, RED)
+
+        async with http.post(url, json={"action": "status"}) as resp:
+            assert await resp.json() == {
+                "status": "ok",
+                "session_id": answer["session_id"],
+                "state": "playing",
+            }
+        bad_bodies: list[tuple[Any, int]] = [
+            ("{not json", 400),
+            ('["start"]', 400),
+            ('{"action": "dance"}', 400),
+            ('{"action": "start", "dashboard": "javascript:alert(1)"}', 400),
+            ('{"action": "start", "zoom": "huge"}', 400),
+            ('{"action": "start", "colour": "red"}', 400),
+            ('{"action": "stop", "dashboard": "lovelace"}', 400),
+        ]
+        for body, status in bad_bodies:
+            async with http.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
+                assert resp.status == status, body
+                assert (await resp.json())["status"] == "error"
+        # Nothing of that reached the session.
+        assert hass.states.get(player).attributes["session_id"] == answer["session_id"]  # type: ignore[union-attr]
+
+        async with http.get(url) as resp:  # POST only
+            assert resp.status == 405
+
+        statuses = []
+        for _ in range(5):
+            async with http.post(url, json={"action": "start"}) as resp:
+                statuses.append(resp.status)
+        assert statuses[:2] == [200, 200]  # the first start above counts too
+        assert 429 in statuses
+
+        async with http.post(url, json={"action": "stop"}) as resp:
+            assert (await resp.json())["status"] == "stopping"
+    await wait_for(lambda: state_of(hass, player) == "off" and tv.app is None)
+    await hass.async_block_till_done()
+    assert "ffmpeg" not in pipeline_processes().values()
+
+
+async def test_takeover_ends_session(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """Another app on the TV ends our session with the reason; nothing is re-cast."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+
+    tv.take_over()
+    await wait_for(lambda: state_of(hass, player) == "idle")
+    await hass.async_block_till_done()
+    assert hass.states.get(player).attributes["end_reason"] == "taken_over"  # type: ignore[union-attr]
+    assert [event.data["reason"] for event in ended] == ["taken_over"]
+    assert "ffmpeg" not in pipeline_processes().values()
+    assert tv.stops == 0  # we never quit someone else's app
+    loads = len(tv.loads)
+    tv.stop_app()
+    await asyncio.sleep(3)
+    assert len(tv.loads) == loads
+
+
+async def test_keep_casting_recasts_only_once_device_is_free(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """With keep_casting, a takeover waits; once the other app ends, the dashboard returns."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    await hass.services.async_call(
+        DOMAIN, "start", {"entity_id": player, "keep_casting": True}, blocking=True
+    )
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    assert len(tv.loads) == 1
+
+    tv.take_over()
+    await wait_for(lambda: state_of(hass, player) == "idle")
+    await asyncio.sleep(4)  # longer than the first re-cast delay
+    assert len(tv.loads) == 1, "re-cast over other content"
+    assert tv.app is not None
+    assert tv.app["displayName"] == "YouTube"
+
+    tv.stop_app()
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    assert len(tv.loads) == 2
+    await wait_for_screen(tv, RED)
+
+
+async def test_two_devices_stream_in_parallel_from_one_browser(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """Two targets play at once, from one Chromium with two pipelines."""
+    tv, hub = cast_devices[TV], cast_devices[HUB]
+    players = [
+        player_id(hass, (await add_dashboard_cast(hass, device, colour_page.url)).unique_id)
+        for device in (tv, hub)
+    ]
+    for player in players:
+        await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: all(state_of(hass, player) == "playing" for player in players))
+    await wait_for_screen(tv, RED)
+    await wait_for_screen(hub, RED)
+    assert tv.loaded_url != hub.loaded_url
+    names = list(pipeline_processes().values())
+    assert names.count("ffmpeg") == 2
+    assert browser_processes() == 1
+
+
+async def test_replace_never_runs_two_pipelines(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """Rapid starts on one target: the last wins, earlier ones end as replaced."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    answers = []
+    for _ in range(3):
+        response: Any = await hass.services.async_call(
+            DOMAIN, "start", {"entity_id": player}, blocking=True, return_response=True
+        )
+        answers.append(response[player])
+        await asyncio.sleep(0.3)
+    most_ffmpeg = 0
+    async with asyncio.timeout(30):
+        while state_of(hass, player) != "playing":
+            most_ffmpeg = max(most_ffmpeg, list(pipeline_processes().values()).count("ffmpeg"))
+            await asyncio.sleep(0.05)
+    assert most_ffmpeg <= 1
+    assert tv.loads[-1]["contentId"].split("?")[0] == answers[-1]["stream_url"]
+    assert all(answer["stream_url"] not in str(tv.loads[:-1]) for answer in answers[:2])
+    assert [event.data["reason"] for event in ended] == ["replaced", "replaced"]
+    assert hass.states.get(player).attributes["session_id"] == answers[-1]["session_id"]  # type: ignore[union-attr]
+
+
+async def test_duration_ends_session(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """A session with a duration ends by itself and quits the app."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, colour_page.url)
+    player = player_id(hass, entry.unique_id)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    await hass.services.async_call(
+        DOMAIN, "start", {"entity_id": player, "duration": {"seconds": 4}}, blocking=True
+    )
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    await wait_for(lambda: state_of(hass, player) == "off")
+    await hass.async_block_till_done()
+    assert [event.data["reason"] for event in ended] == ["duration"]
+    assert tv.stops == 1
+    assert "ffmpeg" not in pipeline_processes().values()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"dashboard": "javascript:alert(1)"}, ServiceValidationError),
+        ({"dashboard": "file:///etc/passwd"}, ServiceValidationError),
+        ({"zoom": 10}, Exception),
+        ({"quality": "4k"}, Exception),
+        ({"duration": -5}, Exception),
+    ],
+)
+async def test_bad_action_input_changes_nothing(
+    hass: HomeAssistant,
+    base_url: str,
+    cast_devices: dict[str, CastDevice],
+    fields: dict[str, Any],
+    error: type[Exception],
+) -> None:
+    """Invalid fields raise a clear error; no pipeline starts and the state stays off."""
+    entry = await add_dashboard_cast(hass, cast_devices[TV], "lovelace")
+    player = player_id(hass, entry.unique_id)
+    with pytest.raises(error) as raised:
+        await hass.services.async_call(
+            DOMAIN, "start", {"entity_id": player, **fields}, blocking=True
+        )
+    assert str(raised.value)
+    assert state_of(hass, player) == "off"
+    assert pipeline_processes() == {}
+    assert cast_devices[TV].loads == []
