@@ -6,8 +6,11 @@ import asyncio
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 from typing import Any
+
+import aiohttp
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
@@ -25,19 +28,53 @@ async def run(*args: str) -> bytes:
     return out
 
 
-async def latest_colour(master_url: str) -> tuple[int, int, int]:
-    """Decode the newest segment of a live HLS stream; return its mean RGB colour."""
-    raw = await run(
-        FFMPEG, "-v", "error", "-live_start_index", "-1", "-i", master_url,
-        "-frames:v", "1", "-vf", "scale=16:9", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+async def fetch(url: str) -> bytes:
+    """GET a URL; fail unless it answers 200."""
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200, f"{url}: {resp.status}"
+        return await resp.read()
+
+
+async def newest_segment(master_url: str) -> tuple[str, bytes]:
+    """The newest segment the live playlist lists: its name, and init + segment to decode."""
+    base = master_url.rsplit("/", 1)[0]
+    master = (await fetch(master_url)).decode()
+    media_name = next(line for line in master.splitlines() if line and not line.startswith("#"))
+    playlist = (await fetch(f"{base}/{media_name}")).decode()
+    segment = [line for line in playlist.splitlines() if line and not line.startswith("#")][-1]
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
+    assert init is not None
+    return segment, await fetch(f"{base}/{init.group(1)}") + await fetch(f"{base}/{segment}")
+
+
+async def colour_of(media: bytes) -> tuple[int, int, int]:
+    """Mean RGB colour of the last picture of an fMP4 segment (with its init segment)."""
+    proc = await asyncio.create_subprocess_exec(
+        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0",
+        "-vf", "scale=16:9", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    pixels = len(raw) // 3
-    assert pixels == 16 * 9
+    raw, err = await asyncio.wait_for(proc.communicate(media), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    frame = raw[-16 * 9 * 3 :]
+    assert len(frame) == 16 * 9 * 3
+    pixels = 16 * 9
     return (
-        sum(raw[0::3]) // pixels,
-        sum(raw[1::3]) // pixels,
-        sum(raw[2::3]) // pixels,
+        sum(frame[0::3]) // pixels,
+        sum(frame[1::3]) // pixels,
+        sum(frame[2::3]) // pixels,
     )
+
+
+async def latest_colour(master_url: str) -> tuple[int, int, int]:
+    """What a live HLS stream shows now: the last picture of its newest listed segment.
+
+    Read the way a player does (master, media playlist, init, segment) rather
+    than through FFmpeg's HLS demuxer, which waits for playlist reloads.
+    """
+    _, media = await newest_segment(master_url)
+    return await colour_of(media)
 
 
 async def probe(url: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from custom_components.dashboard_cast.const import (
     CONF_FPS,
     CONF_KEEP_CASTING,
     CONF_QUALITY,
+    CONF_REDUCE_MOTION,
     CONF_TARGET,
     CONF_THEME,
     CONF_ZOOM,
@@ -30,6 +31,7 @@ VALID_OPTIONS = {
     CONF_THEME: "auto",
     CONF_ZOOM: 1.0,
     CONF_KEEP_CASTING: False,
+    CONF_REDUCE_MOTION: True,
 }
 
 
@@ -70,6 +72,7 @@ async def test_user_flow_creates_entry(
         CONF_THEME: "auto",
         CONF_ZOOM: 1.0,
         CONF_KEEP_CASTING: False,
+        CONF_REDUCE_MOTION: True,
     }
     entry = result["result"]
     assert entry.unique_id == living_room_tv.unique_id
@@ -138,6 +141,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_THEME: "dark",
             CONF_ZOOM: 1.5,
             CONF_KEEP_CASTING: True,
+            CONF_REDUCE_MOTION: False,
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
         },
     )
@@ -150,6 +154,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_THEME: "dark",
         CONF_ZOOM: 1.5,
         CONF_KEEP_CASTING: True,
+        CONF_REDUCE_MOTION: False,
         CONF_BASE_URL: "http://192.168.1.10:8123",
     }
     assert isinstance(config_entry.options[CONF_FPS], int)

@@ -40,6 +40,7 @@ from .const import (
     CONF_FPS,
     CONF_KEEP_CASTING,
     CONF_QUALITY,
+    CONF_REDUCE_MOTION,
     CONF_TARGET,
     CONF_THEME,
     CONF_ZOOM,
@@ -47,6 +48,7 @@ from .const import (
     DEFAULT_FPS,
     DEFAULT_KEEP_CASTING,
     DEFAULT_QUALITY,
+    DEFAULT_REDUCE_MOTION,
     DEFAULT_THEME,
     DEFAULT_ZOOM,
     DOMAIN,
@@ -66,6 +68,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_THEME: DEFAULT_THEME.value,
     CONF_ZOOM: DEFAULT_ZOOM,
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
+    CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
 }
 
 
@@ -194,6 +197,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 CONF_THEME: user_input[CONF_THEME],
                 CONF_ZOOM: float(user_input[CONF_ZOOM]),
                 CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
+                CONF_REDUCE_MOTION: bool(user_input[CONF_REDUCE_MOTION]),
             }
             try:
                 options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
@@ -236,6 +240,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                         min=MIN_ZOOM, max=MAX_ZOOM, step=0.05, mode=NumberSelectorMode.BOX
                     )
                 ),
+                probatio.Required(CONF_REDUCE_MOTION): BooleanSelector(),
                 probatio.Required(CONF_KEEP_CASTING): BooleanSelector(),
                 probatio.Optional(CONF_BASE_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)

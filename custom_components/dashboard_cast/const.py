@@ -18,6 +18,7 @@ CONF_FPS: Final = "fps"
 CONF_THEME: Final = "theme"
 CONF_ZOOM: Final = "zoom"
 CONF_KEEP_CASTING: Final = "keep_casting"
+CONF_REDUCE_MOTION: Final = "reduce_motion"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"

@@ -19,6 +19,8 @@ SEGMENT_PATTERN = "segment_%05d.m4s"
 PLAYLIST_SEGMENTS = 4
 STOP_TIMEOUT = 5.0
 LOG_TAIL_LINES = 30
+# Segments the first picture fills at start: a player needs two to begin.
+PREROLL_SEGMENTS = 2
 
 
 def ffmpeg_args(
@@ -32,6 +34,8 @@ def ffmpeg_args(
         "-nostdin",
         # Start at once: do not wait to probe a stream we describe exactly.
         "-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0",
+        # One decoder thread: frame threads would hold back frames, adding latency.
+        "-threads", "1",
         "-f", "image2pipe", "-c:v", "mjpeg", "-framerate", str(fps), "-i", "pipe:0",
         "-an",
         "-vf", f"scale={width}:{height}:out_range=tv,format=yuv420p",
@@ -103,6 +107,7 @@ class HlsEncoder:
         self._binary = binary
         self._args = ffmpeg_args(out_dir, width, height, fps, segment_seconds, max_kbps)
         self._interval = 1.0 / fps
+        self._preroll_frames = max(1, round(fps * segment_seconds * PREROLL_SEGMENTS))
         self._latest_frame = latest_frame
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -156,12 +161,16 @@ class HlsEncoder:
         while True:
             frame = self._latest_frame()
             if frame is not None:
+                # Pre-roll: the first picture fills the first segments at once,
+                # so a player can start now instead of after that many seconds.
+                copies = self._preroll_frames if self.frames_out == 0 else 1
                 try:
-                    stdin.write(frame)
+                    for _ in range(copies):
+                        stdin.write(frame)
                     await stdin.drain()
                 except BrokenPipeError, ConnectionResetError:
                     return
-                self.frames_out += 1
+                self.frames_out += copies
             # A fixed schedule, not sleep(interval): the rate must not drift.
             next_at += self._interval
             delay = next_at - loop.time()

@@ -19,6 +19,7 @@ from .const import (
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_QUALITY,
+    CONF_REDUCE_MOTION,
     CONF_THEME,
     CONF_ZOOM,
     DEFAULT_DASHBOARD,
@@ -97,7 +98,7 @@ class TargetStreamer:
             fps=int(options.get(CONF_FPS, DEFAULT_FPS)),
             zoom=float(options.get(CONF_ZOOM, DEFAULT_ZOOM)),
             theme=Theme(options.get(CONF_THEME, DEFAULT_THEME)),
-            reduce_motion=DEFAULT_REDUCE_MOTION,
+            reduce_motion=bool(options.get(CONF_REDUCE_MOTION, DEFAULT_REDUCE_MOTION)),
             segment_seconds=DEFAULT_SEGMENT_SECONDS,
         )
 

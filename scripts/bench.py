@@ -1,0 +1,466 @@
+"""Benchmark Dashboard Cast inside a real Home Assistant: CPU, start-up, latency, memory, response.
+
+Run with scripts/bench [--seconds N] [--cases a,b] [--json]. It starts `hass`
+(like scripts/develop, in a fresh config folder), an emulated Chromecast on
+127.0.0.2 set up through the Google Cast config flow, and Dashboard Cast
+through its own config flow; then it starts each case with the
+dashboard_cast.start action and measures, from outside:
+
+- CPU-seconds per second of stream over the steady-state window, for Chromium,
+  FFmpeg and Home Assistant (its rate minus its idle rate measured first);
+- first_playable_s: from the start call to a media playlist listing 2 segments;
+- change_latency_s: from a colour change on the page to the newest segment
+  showing it (median of 5; static pages only);
+- proportional set size of Chromium and FFmpeg, and the stream's bitrate;
+- then the response time of the start action and the webhook while starts
+  replace each other (p50, p95, max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from pathlib import Path
+import random
+import shutil
+import statistics
+import sys
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]
+
+import develop  # noqa: E402
+
+from tests.cast_emulator import CastDevice  # noqa: E402
+from tests.media import close_to, colour_of, descendants, newest_segment  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+CAST_HOST = "127.0.0.2"
+SETTLE_SECONDS = 3.0
+IDLE_SECONDS = 10.0
+CHANGES = 5
+RESPONSE_SAMPLES = 20
+CONFIGURATION_YAML = """\
+# Written by scripts/bench; deleted and rewritten on every run.
+homeassistant:
+  name: Dashboard Cast bench
+  internal_url: http://127.0.0.1:{port}
+frontend:
+config:
+http:
+  server_port: {port}
+input_boolean:
+  demo_lamp:
+    name: Living room lamp
+input_number:
+  demo_temperature:
+    name: Thermostat
+    min: 15
+    max: 28
+    step: 0.5
+sun:
+logger:
+  default: warning
+"""
+# Still until told otherwise: the colour arrives as a server-sent event, the
+# way a dashboard hears of a state change over its websocket, so the page does
+# no work of its own between changes.
+STATIC_PAGE = """<!doctype html><html><body style="margin:0;background:#204060;
+font:48px sans-serif;color:white"><h1 style="margin:40px">Static test page</h1>
+<script>
+new EventSource("/events").onmessage = (e) => { document.body.style.background = e.data; };
+</script></body></html>"""
+SPINNER_PAGE = """<!doctype html><html><head><style>
+@keyframes spin { to { transform: rotate(360deg); } }
+.s { width: 200px; height: 200px; margin: 200px auto; border: 24px solid #ddd;
+     border-top-color: #e33; border-radius: 50%; animation: spin 1s linear infinite; }
+</style></head><body style="margin:0;background:#222"><div class="s"></div></body></html>"""
+CASES: dict[str, dict[str, Any]] = {
+    "static_720p5": {"page": "static", "quality": "720p"},
+    "spinner_720p5": {"page": "spinner", "quality": "720p"},
+    "spinner_720p5_motion": {"page": "spinner", "quality": "720p", "reduce_motion": False},
+    "static_1080p5": {"page": "static", "quality": "1080p"},
+    "dashboard_720p5": {"page": "dashboard", "quality": "720p"},
+}
+COLOURS = [("#c02020", (192, 32, 32)), ("#20c020", (32, 192, 32)), ("#2020c0", (32, 32, 192))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def pss_mb(pids: list[int]) -> float:
+    """Proportional set size of these processes, in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
+    return total / 1024
+
+
+def roles(hass_pid: int) -> dict[str, list[int]]:
+    """Home Assistant's processes by role; Playwright's driver counts as Home Assistant."""
+    found: dict[str, list[int]] = {"chromium": [], "ffmpeg": [], "ha": [hass_pid]}
+    for pid, name in descendants(hass_pid).items():
+        if name == "ffmpeg":
+            found["ffmpeg"].append(pid)
+        elif name.startswith("chrom") or name == "headless_shell":
+            found["chromium"].append(pid)
+        else:
+            found["ha"].append(pid)
+    return found
+
+
+def cpu_by_role(hass_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each role."""
+    return {role: cpu_seconds(pids) for role, pids in roles(hass_pid).items()}
+
+
+class TestSite:
+    """The static and spinner pages, on loopback; the static page follows self.colour."""
+
+    def __init__(self) -> None:
+        """Start with the page's own colour."""
+        self.colour = "#204060"
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        """Serve on a free port."""
+        app = web.Application()
+        pages = {"/static": STATIC_PAGE, "/spinner": SPINNER_PAGE}
+        for path, page in pages.items():
+            app.router.add_get(
+                path, lambda _, page=page: web.Response(text=page, content_type="text/html")
+            )
+        app.router.add_get("/events", self._events)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self.url = f"http://127.0.0.1:{port}"
+
+    def set_colour(self, colour: str) -> None:
+        """Tell every open page its new background colour."""
+        self.colour = colour
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            while True:
+                await response.write(f"data: {self.colour}\n\n".encode())
+                await self._changed.wait()
+        except ConnectionError:  # the page went away
+            pass
+        return response
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class HomeAssistant:
+    """A running `hass` reached over its REST API as the demo user."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: str, pid: int) -> None:
+        """Talk to Home Assistant at base."""
+        self.http = http
+        self.base = base
+        self.pid = pid
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST JSON, fail on an error status, return the JSON answer."""
+        async with self.http.post(self.base + path, json=body, headers=self.headers) as resp:
+            if resp.status >= 400:
+                raise RuntimeError(f"POST {path}: {resp.status} {await resp.text()}")
+            return await resp.json()
+
+    async def state(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity's state, or None."""
+        async with self.http.get(f"{self.base}/api/states/{entity_id}", headers=self.headers) as r:
+            return await r.json() if r.status == 200 else None
+
+    async def flow(self, handler: str, user_input: dict[str, Any]) -> dict[str, Any]:
+        """Run a one-step config flow and return its result."""
+        flow = await self.post("/api/config/config_entries/flow", {"handler": handler})
+        result: dict[str, Any] = await self.post(
+            f"/api/config/config_entries/flow/{flow['flow_id']}", user_input
+        )
+        return result
+
+    async def wait_for_state(self, entity_id: str, states: set[str], limit: float = 60) -> None:
+        """Poll until the entity is in one of the states."""
+        async with asyncio.timeout(limit):
+            while True:
+                state = await self.state(entity_id)
+                if state is not None and state["state"] in states:
+                    return
+                await asyncio.sleep(0.2)
+
+
+async def listed_segments(http: aiohttp.ClientSession, master_url: str) -> int:
+    """Segments the media playlist lists now (0 while it is not there)."""
+    async with http.get(master_url.replace("master.m3u8", "media.m3u8")) as resp:
+        if resp.status != 200:
+            return 0
+        return (await resp.text()).count("#EXTINF")
+
+
+async def change_latency(site: TestSite, master_url: str) -> float:
+    """Median seconds from a colour change to the first listed segment showing it.
+
+    The clock stops when the segment is seen listed; decoding it comes after.
+    """
+    samples = []
+    for index in range(CHANGES):
+        css, rgb = COLOURS[index % len(COLOURS)]
+        seen = {(await newest_segment(master_url))[0]}
+        site.set_colour(css)
+        started = time.monotonic()
+        async with asyncio.timeout(30):
+            while True:
+                name, media = await newest_segment(master_url)
+                if name in seen:
+                    await asyncio.sleep(0.02)
+                    continue
+                listed = time.monotonic() - started
+                seen.add(name)
+                if close_to(await colour_of(media), rgb, 40):
+                    break
+        samples.append(listed)
+        # Vary the phase of the change against segment boundaries.
+        await asyncio.sleep(1.0 + random.random())  # noqa: S311
+    return statistics.median(samples)
+
+
+def segment_bytes() -> dict[str, int]:
+    """Sizes of the segments on disk now (one session runs at a time)."""
+    sizes = {}
+    for path in Path(os.environ.get("TMPDIR", "/tmp")).glob("dashboard_cast_*/segment_*.m4s"):  # noqa: S108
+        try:
+            sizes[path.name] = path.stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+async def run_case(
+    ha: HomeAssistant, entry_id: str, player: str, site: TestSite, name: str, seconds: float
+) -> dict[str, Any]:
+    """Start one case with the action, measure it, stop it."""
+    spec = CASES[name]
+    reduce_motion = spec.get("reduce_motion", True)
+    await set_options(ha, entry_id, reduce_motion=reduce_motion)
+    await ha.wait_for_state(player, {"off"})
+    dashboard = {
+        "static": f"{site.url}/static",
+        "spinner": f"{site.url}/spinner",
+        "dashboard": f"{develop.DEMO_DASHBOARD}/home",
+    }[spec["page"]]
+    started = time.monotonic()
+    answer = await ha.post(
+        "/api/services/dashboard_cast/start?return_response",
+        {"entity_id": player, "dashboard": dashboard, "quality": spec["quality"]},
+    )
+    master = answer["service_response"][player]["stream_url"]
+    async with asyncio.timeout(60):
+        while await listed_segments(ha.http, master) < 2:
+            await asyncio.sleep(0.05)
+    first_playable = time.monotonic() - started
+    await ha.wait_for_state(player, {"playing"})
+    await asyncio.sleep(SETTLE_SECONDS)
+
+    before = cpu_by_role(ha.pid)
+    window_start = time.monotonic()
+    seen: dict[str, int] = {}
+    while time.monotonic() - window_start < seconds:
+        seen.update(segment_bytes())
+        await asyncio.sleep(0.5)
+    window = time.monotonic() - window_start
+    after = cpu_by_role(ha.pid)
+    processes = roles(ha.pid)
+    pss = {role: pss_mb(pids) for role, pids in processes.items()}
+    cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
+    cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
+    latency = await change_latency(site, master) if spec["page"] == "static" else None
+    await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
+    site.set_colour("#204060")
+    return {
+        "case": name,
+        "chromium_cpu": round(cpu["chromium"], 3),
+        "ffmpeg_cpu": round(cpu["ffmpeg"], 3),
+        "ha_cpu": round(cpu["ha"], 3),
+        "total_cpu": round(cpu["chromium"] + cpu["ffmpeg"] + cpu["ha"], 3),
+        "first_playable_s": round(first_playable, 2),
+        "change_latency_s": None if latency is None else round(latency, 2),
+        "chromium_pss_mb": round(pss["chromium"], 1),
+        "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
+        "bitrate_kbps": round(sum(seen.values()) * 8 / 1000 / window, 1),
+    }
+
+
+async def set_options(ha: HomeAssistant, entry_id: str, **changes: Any) -> None:
+    """Change options through the options flow, as a user would (the entry reloads)."""
+    flow = await ha.post("/api/config/config_entries/options/flow", {"handler": entry_id})
+    current = {
+        key["name"]: key.get("description", {}).get("suggested_value")
+        for key in flow["data_schema"]
+    }
+    user_input = {key: value for key, value in current.items() if value is not None}
+    await ha.post(
+        f"/api/config/config_entries/options/flow/{flow['flow_id']}", {**user_input, **changes}
+    )
+
+
+async def response_times(
+    ha: HomeAssistant, player: str, webhook_url: str, site: TestSite
+) -> list[dict[str, Any]]:
+    """Round-trip times of start calls while each start replaces a running or starting one."""
+    action_ms, webhook_ms = [], []
+    for index in range(RESPONSE_SAMPLES):
+        body = {"dashboard": f"{site.url}/static?{index}"}
+        started = time.perf_counter()
+        await ha.post("/api/services/dashboard_cast/start", {"entity_id": player, **body})
+        action_ms.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.4)  # under the webhook's start rate limit
+        started = time.perf_counter()
+        async with ha.http.post(webhook_url, json={"action": "start", **body}) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"webhook start: {resp.status} {await resp.text()}")
+        webhook_ms.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.4)
+    await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
+    return [
+        {
+            "call": name,
+            "samples": len(samples),
+            "p50_ms": round(statistics.median(samples), 1),
+            "p95_ms": round(statistics.quantiles(samples, n=20)[18], 1),
+            "max_ms": round(max(samples), 1),
+        }
+        for name, samples in (("start action", action_ms), ("start webhook", webhook_ms))
+    ]
+
+
+ha_idle_rate = 0.0
+
+
+async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
+    """Run Home Assistant, the emulated TV and the test site; measure every case."""
+    global ha_idle_rate  # noqa: PLW0603
+    config_dir = REPO / ".cache" / "bench"
+    shutil.rmtree(config_dir, ignore_errors=True)
+    config_dir.mkdir(parents=True)
+    (config_dir / "configuration.yaml").write_text(CONFIGURATION_YAML.format(port=port))
+    develop.prepare_config_dir(config_dir, port)
+    tv = CastDevice(CAST_HOST, "Bench TV")
+    await tv.start()
+    site = TestSite()
+    await site.start()
+    base = f"http://127.0.0.1:{port}"
+    hass = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "homeassistant", "-c", str(config_dir),
+        preexec_fn=develop.die_with_parent,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http:
+            await develop.onboard(http, base, await develop.wait_until_up(http, base, hass))
+            token = await develop.login(http, base)
+            await develop.ensure_demo_dashboard(http, base, token)
+            ha = HomeAssistant(http, base, token, hass.pid)
+            await ha.flow("cast", {"known_hosts": [CAST_HOST]})
+            await ha.wait_for_state("media_player.bench_tv", {"off", "idle"})
+            entry = await ha.flow("dashboard_cast", {"entity_id": "media_player.bench_tv"})
+            entry_id = entry["result"]["entry_id"]
+            player = "media_player.bench_tv_dashboard"
+            await ha.wait_for_state(player, {"off"})
+            print("  measuring Home Assistant at rest", file=sys.stderr)
+            before = cpu_by_role(hass.pid)["ha"]
+            await asyncio.sleep(IDLE_SECONDS)
+            ha_idle_rate = (cpu_by_role(hass.pid)["ha"] - before) / IDLE_SECONDS
+            results = []
+            for name in names:
+                print(f"  {name}", file=sys.stderr)
+                results.append(await run_case(ha, entry_id, player, site, name, seconds))
+            print("  response times", file=sys.stderr)
+            webhook_id = await webhook_of(ha, entry_id)
+            responses = await response_times(ha, player, f"{base}/api/webhook/{webhook_id}", site)
+    finally:
+        if hass.returncode is None:
+            hass.terminate()
+            await hass.wait()
+        await site.stop()
+        await tv.stop()
+    return {"ha_idle_cpu": round(ha_idle_rate, 3), "cases": results, "responses": responses}
+
+
+async def webhook_of(ha: HomeAssistant, entry_id: str) -> str:
+    """The entry's webhook id, from the URL its options form shows."""
+    flow = await ha.post("/api/config/config_entries/options/flow", {"handler": entry_id})
+    url: str = flow["description_placeholders"]["webhook_url"]
+    async with ha.http.delete(
+        f"{ha.base}/api/config/config_entries/options/flow/{flow['flow_id']}", headers=ha.headers
+    ):
+        pass
+    return url.rsplit("/", 1)[1]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Print rows as a Markdown table."""
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join("" if row[key] is None else str(row[key]) for key in keys) + " |")
+
+
+def main() -> int:
+    """Parse arguments, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady-state window per case")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    parser.add_argument("--port", type=int, default=8124)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    names = args.cases.split(",")
+    if unknown := set(names) - set(CASES):
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    result = asyncio.run(bench(args.port, args.seconds, names))
+    print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
+    print_table(result["cases"])
+    print()
+    print_table(result["responses"])
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
