@@ -42,6 +42,7 @@ async def test_missing_target_fails_setup(
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     assert config_entry.error_reason_translation_key == "target_missing"
+    assert "Reconfigure the entry" in (config_entry.reason or "")
     assert hass.config_entries.async_get_entry(config_entry.entry_id) is config_entry
 
 

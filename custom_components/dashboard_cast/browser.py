@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from homeassistant.core import HomeAssistant, callback
 
 from .const import BROWSER_IDLE_SECONDS
+from .priority import lower_priority_of_children
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
@@ -31,6 +32,8 @@ CHROMIUM_ARGS = (
     "--mute-audio",
 )
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+# Command names of Playwright's driver and Chromium's processes.
+RENDERER_NAMES = ("node", "chrom", "headless_shell")
 
 
 def find_chromium() -> str | None:
@@ -129,6 +132,7 @@ class BrowserPool:
             await playwright.stop()
             raise
         self._playwright = playwright
+        await self._hass.async_add_executor_job(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.info(
             "Started Chromium %s (%s)", self._browser.version, executable or "Playwright's"
         )

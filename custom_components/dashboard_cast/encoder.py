@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from .const import H264_CODECS
+from .priority import lower_priority
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class HlsEncoder:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        lower_priority(self._process.pid)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._feed(), name="dashboard_cast feeder"),

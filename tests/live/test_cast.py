@@ -208,6 +208,8 @@ async def test_webhook_start_status_stop_and_bad_requests(
             ) as resp:
                 assert resp.status == status, body
                 assert (await resp.json())["status"] == "error"
+        async with http.post(url, json={"action": "start", "dashboard": "file:///etc"}) as resp:
+            assert "neither a dashboard path" in (await resp.json())["message"]
         # Nothing of that reached the session.
         assert hass.states.get(player).attributes["session_id"] == answer["session_id"]  # type: ignore[union-attr]
 
@@ -363,6 +365,7 @@ async def test_duration_ends_session(
     ("fields", "error"),
     [
         ({"dashboard": "javascript:alert(1)"}, ServiceValidationError),
+        ({"dashboard": "chrome://settings"}, ServiceValidationError),
         ({"dashboard": "file:///etc/passwd"}, ServiceValidationError),
         ({"zoom": 10}, Exception),
         ({"quality": "4k"}, Exception),
@@ -383,6 +386,8 @@ async def test_bad_action_input_changes_nothing(
         await hass.services.async_call(
             DOMAIN, "start", {"entity_id": player, **fields}, blocking=True
         )
+    if error is ServiceValidationError:
+        assert "neither a dashboard path" in str(raised.value)
     assert str(raised.value)
     assert state_of(hass, player) == "off"
     assert pipeline_processes() == {}

@@ -1,0 +1,147 @@
+"""How a Home Assistant dashboard looks in the renderer: kiosk, theme, zoom, live reload."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dashboard_cast.const import CONF_DASHBOARD, Theme
+from custom_components.dashboard_cast.priority import RENDERER_NICE
+from custom_components.dashboard_cast.streamer import TargetStreamer
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+
+from ..dashboards import TEST_DASHBOARD, store_test_dashboard
+from ..media import pipeline_processes
+from .conftest import release_pipeline
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+# Finds an element by tag through every shadow root of the page.
+DEEP_FIND = """(tag) => {
+  const walk = (root) => {
+    const found = root.querySelector(tag);
+    if (found) return found;
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot) { const inner = walk(el.shadowRoot); if (inner) return inner; }
+    }
+    return null;
+  };
+  return walk(document);
+}"""
+
+
+@pytest.fixture
+def stored_dashboard(hass_storage: dict[str, Any]) -> None:
+    """The test dashboard in storage, before the frontend (and with it lovelace) loads."""
+    store_test_dashboard(hass_storage)
+
+
+@pytest.fixture
+async def board_streamer(
+    hass: HomeAssistant,
+    stored_dashboard: None,
+    base_url: str,
+    config_entry: MockConfigEntry,
+) -> AsyncGenerator[TargetStreamer]:
+    """A loaded entry on an instance with a stored dashboard of two views."""
+    assert await async_setup_component(hass, "lovelace", {})
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, CONF_DASHBOARD: f"{TEST_DASHBOARD}/kitchen"}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry.runtime_data.streamer
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await release_pipeline(hass)
+
+
+async def wait_for_card(page: Any) -> None:
+    """Until the view's markdown card is on screen."""
+    await page.wait_for_function(
+        f"() => ({DEEP_FIND})('hui-markdown-card') !== null", timeout=30000
+    )
+
+
+async def test_dashboard_in_kiosk_with_theme_and_zoom(
+    board_streamer: TargetStreamer, base_url: str
+) -> None:
+    """No header, no sidebar; the theme and zoom options reach the page."""
+    session = await board_streamer.async_start(theme=Theme.DARK, zoom=2.0)
+    await asyncio.wait_for(session.wait_playable(), 30)
+    page = session._page
+    assert page is not None
+    await wait_for_card(page)
+    assert page.url == f"{base_url}/{TEST_DASHBOARD}/kitchen"
+
+    header_display = await page.evaluate(
+        f"""() => {{
+          const root = ({DEEP_FIND})('hui-root');
+          const header = root.shadowRoot.querySelector('.header');
+          return getComputedStyle(header).display;
+        }}"""
+    )
+    assert header_display == "none"
+    # The view starts at the top of the screen: no space is kept for a header.
+    card_top = await page.evaluate(
+        f"() => ({DEEP_FIND})('hui-markdown-card').getBoundingClientRect().top"
+    )
+    assert card_top < 20
+    sidebar_width = await page.evaluate(
+        f"""() => {{
+          const sidebar = ({DEEP_FIND})('ha-sidebar');
+          return sidebar ? sidebar.getBoundingClientRect().width : 0;
+        }}"""
+    )
+    assert sidebar_width == 0
+    assert await page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+    assert await page.evaluate("window.devicePixelRatio") == 2
+    assert await page.evaluate("[innerWidth, innerHeight]") == [640, 360]
+
+
+async def test_dashboard_reloads_when_its_configuration_changes(
+    hass: HomeAssistant, board_streamer: TargetStreamer
+) -> None:
+    """lovelace_updated for our dashboard reloads the page; for another, nothing happens."""
+    session = await board_streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    page = session._page
+    assert page is not None
+    await wait_for_card(page)
+    await page.evaluate("window.__before_reload = true")
+
+    hass.bus.async_fire("lovelace_updated", {"url_path": "some-other-board"})
+    await hass.async_block_till_done()
+    await asyncio.sleep(1)
+    assert await page.evaluate("window.__before_reload === true")
+
+    hass.bus.async_fire("lovelace_updated", {"url_path": TEST_DASHBOARD})
+    await hass.async_block_till_done()
+    await page.wait_for_function("() => window.__before_reload === undefined", timeout=15000)
+    await wait_for_card(page)
+
+
+async def test_renderer_runs_below_home_assistant_priority(
+    board_streamer: TargetStreamer,
+) -> None:
+    """FFmpeg and Chromium run niced, so a busy renderer never starves the event loop."""
+    session = await board_streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    nice = {
+        name: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        for pid, name in pipeline_processes().items()
+        if name == "ffmpeg"
+    }
+    assert nice == {"ffmpeg": RENDERER_NICE}
+    browser = [
+        int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        for pid, name in pipeline_processes().items()
+        if name == "chromium"
+    ]
+    assert browser
+    assert max(browser) >= RENDERER_NICE
