@@ -13,6 +13,7 @@ from custom_components.dashboard_cast.const import (
     CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_SEGMENT_SECONDS,
     CONF_TARGET,
     CONF_THEME,
     CONF_ZOOM,
@@ -32,6 +33,7 @@ VALID_OPTIONS = {
     CONF_ZOOM: 1.0,
     CONF_KEEP_CASTING: False,
     CONF_REDUCE_MOTION: True,
+    CONF_SEGMENT_SECONDS: 1.0,
 }
 
 
@@ -73,6 +75,7 @@ async def test_user_flow_creates_entry(
         CONF_ZOOM: 1.0,
         CONF_KEEP_CASTING: False,
         CONF_REDUCE_MOTION: True,
+        CONF_SEGMENT_SECONDS: 1.0,
     }
     entry = result["result"]
     assert entry.unique_id == living_room_tv.unique_id
@@ -142,6 +145,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_ZOOM: 1.5,
             CONF_KEEP_CASTING: True,
             CONF_REDUCE_MOTION: False,
+            CONF_SEGMENT_SECONDS: 2,
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
         },
     )
@@ -155,6 +159,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_ZOOM: 1.5,
         CONF_KEEP_CASTING: True,
         CONF_REDUCE_MOTION: False,
+        CONF_SEGMENT_SECONDS: 2.0,
         CONF_BASE_URL: "http://192.168.1.10:8123",
     }
     assert isinstance(config_entry.options[CONF_FPS], int)

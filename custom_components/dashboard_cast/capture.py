@@ -25,12 +25,20 @@ class ScreencastCapture:
     animated page affordable.
     """
 
-    def __init__(self, page: Page, width: int, height: int, fps: int) -> None:
-        """Initialize; call start()."""
+    def __init__(
+        self,
+        page: Page,
+        width: int,
+        height: int,
+        fps: int,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _LOGGER,
+    ) -> None:
+        """Initialize; call start(). Log lines go to log (the session's, with its prefix)."""
         self._page = page
         self._width = width
         self._height = height
         self._interval = 1.0 / fps
+        self._log = log
         self._cdp: CDPSession | None = None
         self._last_ack = 0.0
         self._ack_handles: set[asyncio.TimerHandle] = set()
@@ -62,8 +70,8 @@ class ScreencastCapture:
             try:
                 await cdp.send("Page.stopScreencast")
                 await cdp.detach()
-            except Exception:
-                _LOGGER.debug("Screencast already stopped", exc_info=True)
+            except Exception:  # noqa: BLE001 - logged with its traceback below
+                self._log.debug("Screencast already stopped", exc_info=True)
 
     def _on_frame(self, event: dict[str, Any]) -> None:
         if self._cdp is None:  # a frame still in flight while stop() runs
@@ -91,5 +99,5 @@ class ScreencastCapture:
             return
         try:
             await self._cdp.send("Page.screencastFrameAck", {"sessionId": session_id})
-        except Exception:
-            _LOGGER.debug("Screencast ack failed", exc_info=True)
+        except Exception:  # noqa: BLE001 - logged with its traceback below
+            self._log.debug("Screencast ack failed", exc_info=True)

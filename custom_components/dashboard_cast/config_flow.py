@@ -41,6 +41,7 @@ from .const import (
     CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_SEGMENT_SECONDS,
     CONF_TARGET,
     CONF_THEME,
     CONF_ZOOM,
@@ -49,12 +50,15 @@ from .const import (
     DEFAULT_KEEP_CASTING,
     DEFAULT_QUALITY,
     DEFAULT_REDUCE_MOTION,
+    DEFAULT_SEGMENT_SECONDS,
     DEFAULT_THEME,
     DEFAULT_ZOOM,
     DOMAIN,
     MAX_FPS,
+    MAX_SEGMENT_SECONDS,
     MAX_ZOOM,
     MIN_FPS,
+    MIN_SEGMENT_SECONDS,
     MIN_ZOOM,
     Quality,
     Theme,
@@ -69,6 +73,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_ZOOM: DEFAULT_ZOOM,
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
     CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
+    CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
 }
 
 
@@ -198,6 +203,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 CONF_ZOOM: float(user_input[CONF_ZOOM]),
                 CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
                 CONF_REDUCE_MOTION: bool(user_input[CONF_REDUCE_MOTION]),
+                CONF_SEGMENT_SECONDS: float(user_input[CONF_SEGMENT_SECONDS]),
             }
             try:
                 options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
@@ -242,6 +248,15 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 ),
                 probatio.Required(CONF_REDUCE_MOTION): BooleanSelector(),
                 probatio.Required(CONF_KEEP_CASTING): BooleanSelector(),
+                probatio.Required(CONF_SEGMENT_SECONDS): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SEGMENT_SECONDS,
+                        max=MAX_SEGMENT_SECONDS,
+                        step=0.5,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="s",
+                    )
+                ),
                 probatio.Optional(CONF_BASE_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),

@@ -19,6 +19,7 @@ CONF_THEME: Final = "theme"
 CONF_ZOOM: Final = "zoom"
 CONF_KEEP_CASTING: Final = "keep_casting"
 CONF_REDUCE_MOTION: Final = "reduce_motion"
+CONF_SEGMENT_SECONDS: Final = "segment_seconds"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
@@ -57,6 +58,8 @@ DEFAULT_THEME: Final = Theme.AUTO
 DEFAULT_ZOOM: Final = 1.0
 DEFAULT_REDUCE_MOTION: Final = True
 DEFAULT_SEGMENT_SECONDS: Final = 1.0
+MIN_SEGMENT_SECONDS: Final = 0.5
+MAX_SEGMENT_SECONDS: Final = 4.0
 DEFAULT_KEEP_CASTING: Final = False
 MIN_ZOOM: Final = 0.5
 MAX_ZOOM: Final = 3.0

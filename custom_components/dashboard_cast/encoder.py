@@ -103,13 +103,15 @@ class HlsEncoder:
         segment_seconds: float,
         max_kbps: int,
         latest_frame: Callable[[], bytes | None],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _LOGGER,
     ) -> None:
-        """Initialize; call start()."""
+        """Initialize; call start(). Log lines go to log (the session's, with its prefix)."""
         self._binary = binary
         self._args = ffmpeg_args(out_dir, width, height, fps, segment_seconds, max_kbps)
         self._interval = 1.0 / fps
         self._preroll_frames = max(1, round(fps * segment_seconds * PREROLL_SEGMENTS))
         self._latest_frame = latest_frame
+        self._log = log
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -188,4 +190,4 @@ class HlsEncoder:
         while line := await stderr.readline():
             text = line.decode(errors="replace").rstrip()
             self.log_tail.append(text)
-            _LOGGER.debug("ffmpeg: %s", text)
+            self._log.debug("ffmpeg: %s", text)

@@ -155,7 +155,7 @@ class StreamSession:
                     refresh_token=self._refresh_token if own_site else None,
                 ),
             )
-            self.capture = ScreencastCapture(self._page, width, height, self.options.fps)
+            self.capture = ScreencastCapture(self._page, width, height, self.options.fps, self.log)
             await self.capture.start()
             self.encoder = HlsEncoder(
                 self._ffmpeg_binary,
@@ -166,6 +166,7 @@ class StreamSession:
                 self.options.segment_seconds,
                 self.options.max_kbps,
                 lambda: self.latest_frame,
+                self.log,
             )
             await self.encoder.start()
             if own_site:

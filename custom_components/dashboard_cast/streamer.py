@@ -20,6 +20,7 @@ from .const import (
     CONF_FPS,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_SEGMENT_SECONDS,
     CONF_THEME,
     CONF_ZOOM,
     DEFAULT_DASHBOARD,
@@ -99,7 +100,7 @@ class TargetStreamer:
             zoom=float(options.get(CONF_ZOOM, DEFAULT_ZOOM)),
             theme=Theme(options.get(CONF_THEME, DEFAULT_THEME)),
             reduce_motion=bool(options.get(CONF_REDUCE_MOTION, DEFAULT_REDUCE_MOTION)),
-            segment_seconds=DEFAULT_SEGMENT_SECONDS,
+            segment_seconds=float(options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS)),
         )
 
     @callback

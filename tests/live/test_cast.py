@@ -55,6 +55,7 @@ async def test_start_action_casts_dashboard_and_stop_quits(
     base_url: str,
     colour_page: ColourPage,
     cast_devices: dict[str, CastDevice],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """dashboard_cast.start: the TV plays our HLS stream and shows the page; stop quits."""
     tv = cast_devices[TV]
@@ -99,6 +100,16 @@ async def test_start_action_casts_dashboard_and_stop_quits(
     assert [event.data["reason"] for event in ended] == ["stopped"]
     async with ClientSession() as http, http.get(answer["stream_url"]) as resp:
         assert resp.status == 404
+
+    # Every line of ours names the session, its target and dashboard; none the token.
+    token = answer["stream_url"].split("/")[-2]
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.dashboard_cast")]
+    session_lines = [r.getMessage() for r in ours if answer["session_id"] in r.getMessage()]
+    assert any("Starting" in line for line in session_lines)
+    assert any("Playing on" in line for line in session_lines)
+    assert any("Ended: stopped" in line for line in session_lines)
+    assert all(cast_entity_id(hass, tv) in line for line in session_lines)
+    assert not any(token in r.getMessage() for r in ours)
 
 
 async def test_media_card_turn_on_play_media_select_source(

@@ -247,3 +247,20 @@ async def test_last_entry_removal_removes_system_user(
     await hass.async_block_till_done()
     assert not any(user.name == "Dashboard Cast" for user in await hass.auth.async_get_users())
     assert not Path(hass.config.path(".storage", STORAGE_KEY)).exists()
+
+
+async def test_segment_length_follows_option(streamer: TargetStreamer, base_url: str) -> None:
+    """Segments last what the option says, each starting with a keyframe."""
+    session = await streamer.async_start(segment_seconds=2.0)
+    await asyncio.wait_for(session.wait_playable(), 30)
+    media = base_url + stream_path(session.token, "media.m3u8")
+    async with ClientSession() as http, http.get(media) as resp:
+        playlist = await resp.text()
+    assert "#EXT-X-TARGETDURATION:2" in playlist
+    durations = [
+        float(line.split(":")[1].rstrip(","))
+        for line in playlist.splitlines()
+        if line.startswith("#EXTINF")
+    ]
+    assert durations
+    assert all(abs(duration - 2.0) < 0.01 for duration in durations)
