@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+import socket
+import tempfile
 from typing import Any
 
 from aiohttp import ClientSession
@@ -12,10 +15,12 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 from custom_components.dashboard_cast.const import (
     DOMAIN,
     EVENT_SESSION_ENDED,
+    EVENT_SESSION_FAILED,
     EVENT_SESSION_STARTED,
 )
 from custom_components.dashboard_cast.controller import HLS_CONTENT_TYPE
 from homeassistant.core import HomeAssistant
+from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
@@ -403,3 +408,73 @@ async def test_bad_action_input_changes_nothing(
     assert state_of(hass, player) == "off"
     assert pipeline_processes() == {}
     assert cast_devices[TV].loads == []
+
+
+async def test_unreachable_page_fails_with_reason(
+    hass: HomeAssistant,
+    base_url: str,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """A page that cannot load ends the session as failed, with the reason, leaving nothing."""
+    tv = cast_devices[TV]
+    entry = await add_dashboard_cast(hass, tv, "lovelace")
+    player = player_id(hass, entry.unique_id)
+    failed = async_capture_events(hass, EVENT_SESSION_FAILED)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    await hass.services.async_call(
+        DOMAIN,
+        "start",
+        {"entity_id": player, "dashboard": f"http://127.0.0.1:{closed_port}/"},
+        blocking=True,
+    )
+    await wait_for(lambda: state_of(hass, player) == "off")
+    await hass.async_block_till_done()
+    attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
+    assert attributes["end_reason"] == "failed"
+    assert "net::ERR_CONNECTION_REFUSED" in attributes["last_error"]
+    assert len(failed) == 1
+    assert failed[0].data["reason"] == "failed"
+    assert "net::ERR_CONNECTION_REFUSED" in failed[0].data["error"]
+    assert tv.loads == []
+    assert "ffmpeg" not in pipeline_processes().values()
+
+
+# Off our internal URL, the cast integration fetches the playlist first (to tell
+# HLS from a playlist of links) with Home Assistant's own HTTP client.
+@pytest.mark.usefixtures("disable_mock_zeroconf_resolver")
+async def test_unload_ends_session_and_base_url_option(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    hass_client: Any,
+) -> None:
+    """The stream address option is what the TV gets; unloading ends everything."""
+    tv = cast_devices[TV]
+    # An internal URL the device could not reach: the option must win.
+    await async_process_ha_core_config(hass, {"internal_url": "http://192.0.2.1:8123"})
+    entry = await add_dashboard_cast(hass, tv, colour_page.url, base_url=base_url)
+    player = player_id(hass, entry.unique_id)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    url = tv.loads[-1]["contentId"]
+    assert url.startswith(f"{base_url}/api/dashboard_cast/")
+    await wait_for_screen(tv, RED)
+
+    # The media player's picture is the latest rendered frame.
+    picture = hass.states.get(player).attributes["entity_picture"]  # type: ignore[union-attr]
+    client = await hass_client()
+    response = await client.get(picture)
+    assert response.status == 200
+    assert (await response.read())[:2] == b"\xff\xd8"
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [event.data["reason"] for event in ended] == ["unloaded"]
+    assert "ffmpeg" not in pipeline_processes().values()
+    async with ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 404
+    assert not list(Path(tempfile.gettempdir()).glob("dashboard_cast_*"))
