@@ -83,7 +83,9 @@ async def base_url(hass: HomeAssistant, hass_storage: dict[str, Any]) -> str:
     assert await async_setup_component(
         hass, "http", {"http": {"server_port": port, "server_host": ["127.0.0.1"]}}
     )
-    assert await async_setup_component(hass, "frontend", {})
+    # What a real Home Assistant always runs and the frontend relies on.
+    for component in ("frontend", "brands"):
+        assert await async_setup_component(hass, component, {})
     await hass.async_block_till_done()
     return base
 
