@@ -7,6 +7,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
 
 
 async def test_setup_and_unload(
@@ -120,3 +121,10 @@ async def test_downgrade_is_refused(hass: HomeAssistant, living_room_tv: er.Regi
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
     assert entry.data == {"target": living_room_tv.id, "future": 1}
+
+
+async def test_chromium_path_must_exist(hass: HomeAssistant) -> None:
+    """A chromium_path in YAML that is no file fails setup with a config error."""
+    assert not await async_setup_component(
+        hass, "dashboard_cast", {"dashboard_cast": {"chromium_path": "/nonexistent/chromium"}}
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import probatio
+
 from homeassistant.components import webhook
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import CONF_WEBHOOK_ID, EVENT_HOMEASSISTANT_STOP, Platform
@@ -21,13 +23,19 @@ from .streamer import DATA_DOMAIN, DomainData, TargetStreamer
 from .webhooks import async_register_webhook
 
 PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+CONF_CHROMIUM_PATH = "chromium_path"
+# Entries are set up in the UI; YAML only names the Chromium binary, for the
+# whole instance, like the ffmpeg integration's ffmpeg_bin.
+CONFIG_SCHEMA = probatio.Schema(
+    {DOMAIN: probatio.Schema({probatio.Optional(CONF_CHROMIUM_PATH): cv.isfile})},
+    extra=probatio.ALLOW_EXTRA,
+)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all entries share: the browser, the stream view."""
     registry = StreamRegistry()
-    pool = BrowserPool(hass)
+    pool = BrowserPool(hass, executable_path=config.get(DOMAIN, {}).get(CONF_CHROMIUM_PATH))
     hass.data[DATA_DOMAIN] = DomainData(
         pool=pool, registry=registry, ffmpeg_binary=get_ffmpeg_manager(hass).binary
     )

@@ -264,3 +264,22 @@ async def test_segment_length_follows_option(streamer: TargetStreamer, base_url:
     ]
     assert durations
     assert all(abs(duration - 2.0) < 0.01 for duration in durations)
+
+
+async def test_chromium_path_from_yaml(
+    hass: HomeAssistant, base_url: str, config_entry: MockConfigEntry, colour_page: ColourPage
+) -> None:
+    """dashboard_cast: chromium_path picks the browser; one that is not a browser fails cleanly."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, CONF_DASHBOARD: colour_page.url}
+    )
+    assert await async_setup_component(
+        hass, "dashboard_cast", {"dashboard_cast": {"chromium_path": "/bin/true"}}
+    )
+    await hass.async_block_till_done()
+    with pytest.raises(Exception, match="/bin/true"):
+        await config_entry.runtime_data.streamer.async_start()
+    assert config_entry.runtime_data.streamer.session is None
+    assert pipeline_processes() == {}
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await release_pipeline(hass)
