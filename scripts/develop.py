@@ -47,9 +47,9 @@ input_number:
     unit_of_measurement: "°C"
 sun:
 logger:
-  default: info
+  default: {log_level}
   logs:
-    custom_components.dashboard_cast: debug
+    custom_components.dashboard_cast: {our_log_level}
 """
 
 DEMO_DASHBOARD_CONFIG: dict[str, Any] = {
@@ -81,12 +81,16 @@ DEMO_DASHBOARD_CONFIG: dict[str, Any] = {
 }
 
 
-def prepare_config_dir(config_dir: Path, port: int) -> None:
+def prepare_config_dir(
+    config_dir: Path, port: int, log_level: str = "info", our_log_level: str = "debug"
+) -> None:
     """Write configuration.yaml once and link the integration from the working tree."""
     config_dir.mkdir(parents=True, exist_ok=True)
     configuration = config_dir / "configuration.yaml"
     if not configuration.exists():
-        configuration.write_text(CONFIGURATION_YAML.format(port=port))
+        configuration.write_text(
+            CONFIGURATION_YAML.format(port=port, log_level=log_level, our_log_level=our_log_level)
+        )
     custom = config_dir / "custom_components"
     custom.mkdir(exist_ok=True)
     link = custom / "dashboard_cast"

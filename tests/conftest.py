@@ -7,8 +7,7 @@ from collections.abc import Generator
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dashboard_cast.config_flow import DEFAULT_OPTIONS
-from custom_components.dashboard_cast.const import CONF_TARGET, DOMAIN
+from custom_components.dashboard_cast.const import CONF_TARGET, DEFAULT_OPTIONS, DOMAIN
 from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er

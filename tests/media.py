@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from custom_components.dashboard_cast.priority import descendants
+
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
 PIPELINE_PROCESSES = {"chromium", "chrome", "headless_shell", "ffmpeg"}
@@ -90,33 +92,6 @@ async def probe(url: str) -> dict[str, Any]:
 def close_to(colour: tuple[int, int, int], expected: tuple[int, int, int], tol: int = 24) -> bool:
     """Tell whether two colours match within the loss of JPEG and H.264."""
     return all(abs(a - b) <= tol for a, b in zip(colour, expected, strict=True))
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Every living descendant process of pid, with its command name."""
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        names[int(entry.name)] = comm
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: dict[int, str] = {}
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found[child] = names[child]
-            stack.append(child)
-    return found
 
 
 def pipeline_processes() -> dict[int, str]:

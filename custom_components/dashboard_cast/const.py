@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 DOMAIN: Final = "dashboard_cast"
 
@@ -96,3 +96,16 @@ class EndReason(StrEnum):
     STOPPED_ON_DEVICE = "stopped_on_device"  # the device stopped or went idle
     UNAVAILABLE = "unavailable"  # the device went away
     FAILED = "failed"  # the pipeline or the hand-off failed
+
+
+# The options of a new entry; also the fallback for an option an older entry lacks.
+DEFAULT_OPTIONS: Final[dict[str, Any]] = {
+    CONF_DASHBOARD: DEFAULT_DASHBOARD,
+    CONF_QUALITY: DEFAULT_QUALITY.value,
+    CONF_FPS: DEFAULT_FPS,
+    CONF_THEME: DEFAULT_THEME.value,
+    CONF_ZOOM: DEFAULT_ZOOM,
+    CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
+    CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
+    CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
+}

@@ -98,10 +98,11 @@ class CastController:
         self._task: asyncio.Task[None] | None = None
         self._cancel_reasons: dict[str, EndReason] = {}
         self._listeners: list[Callable[[], None]] = []
+        streamer.on_change = self._notify
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call listener whenever the state or the session changes."""
+        """Call listener whenever the state changes or a pipeline starts or stops."""
         self._listeners.append(listener)
 
         @callback
@@ -372,6 +373,9 @@ class CastController:
 
     def _set_state(self, state: MediaPlayerState) -> None:
         self.state = state
+        self._notify()
+
+    def _notify(self) -> None:
         for listener in list(self._listeners):
             listener()
 

@@ -27,7 +27,6 @@ class DashboardCastEntity(Entity):
         self.device_entry = async_entity_id_to_device(hass, entry.runtime_data.target_entity_id)
 
     async def async_added_to_hass(self) -> None:
-        """Follow the session."""
+        """Follow the session and its pipeline."""
         await super().async_added_to_hass()
-        self.async_on_remove(self._streamer.async_add_listener(self.async_write_ha_state))
         self.async_on_remove(self._controller.async_add_listener(self.async_write_ha_state))

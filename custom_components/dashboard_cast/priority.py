@@ -24,14 +24,10 @@ def lower_priority(pid: int) -> None:
         _LOGGER.debug("Could not lower the priority of process %s: %s", pid, err)
 
 
-def lower_priority_of_children(names: tuple[str, ...]) -> None:
-    """Lower every descendant of this process whose command name starts with one of names.
-
-    Chromium's zygotes and browser process are lowered right after launch, so
-    the renderers they fork later inherit the priority.
-    """
+def descendants(pid: int) -> dict[int, str]:
+    """Every living descendant process of pid, with its command name."""
     children: dict[int, list[int]] = {}
-    comms: dict[int, str] = {}
+    names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,13 +35,27 @@ def lower_priority_of_children(names: tuple[str, ...]) -> None:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        pid = int(entry.name)
-        comms[pid] = stat[stat.index("(") + 1 : stat.rindex(")")]
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(pid)
-    stack = [os.getpid()]
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] == "Z":
+            continue
+        names[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: dict[int, str] = {}
+    stack = [pid]
     while stack:
         for child in children.get(stack.pop(), []):
-            if comms[child].startswith(names):
-                lower_priority(child)
+            found[child] = names[child]
             stack.append(child)
+    return found
+
+
+def lower_priority_of_children(names: tuple[str, ...]) -> None:
+    """Lower every descendant of this process whose command name starts with one of names.
+
+    Chromium's zygotes and browser process are lowered right after launch, so
+    the renderers they fork later inherit the priority.
+    """
+    for pid, name in descendants(os.getpid()).items():
+        if name.startswith(names):
+            lower_priority(pid)

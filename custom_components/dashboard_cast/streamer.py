@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
@@ -23,13 +23,7 @@ from .const import (
     CONF_SEGMENT_SECONDS,
     CONF_THEME,
     CONF_ZOOM,
-    DEFAULT_DASHBOARD,
-    DEFAULT_FPS,
-    DEFAULT_QUALITY,
-    DEFAULT_REDUCE_MOTION,
-    DEFAULT_SEGMENT_SECONDS,
-    DEFAULT_THEME,
-    DEFAULT_ZOOM,
+    DEFAULT_OPTIONS,
     DOMAIN,
     Quality,
     Theme,
@@ -87,33 +81,22 @@ class TargetStreamer:
         self._data = data
         self.target = target
         self._lock = asyncio.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        # Called whenever a session starts or stops (the controller tells the entities).
+        self.on_change: Callable[[], None] = lambda: None
         self.session: StreamSession | None = None
 
     def default_options(self) -> StreamOptions:
         """The entry's options as stream options."""
-        options = self._entry.options
+        options = {**DEFAULT_OPTIONS, **self._entry.options}
         return StreamOptions(
-            dashboard=options.get(CONF_DASHBOARD, DEFAULT_DASHBOARD),
-            quality=Quality(options.get(CONF_QUALITY, DEFAULT_QUALITY)),
-            fps=int(options.get(CONF_FPS, DEFAULT_FPS)),
-            zoom=float(options.get(CONF_ZOOM, DEFAULT_ZOOM)),
-            theme=Theme(options.get(CONF_THEME, DEFAULT_THEME)),
-            reduce_motion=bool(options.get(CONF_REDUCE_MOTION, DEFAULT_REDUCE_MOTION)),
-            segment_seconds=float(options.get(CONF_SEGMENT_SECONDS, DEFAULT_SEGMENT_SECONDS)),
+            dashboard=options[CONF_DASHBOARD],
+            quality=Quality(options[CONF_QUALITY]),
+            fps=int(options[CONF_FPS]),
+            zoom=float(options[CONF_ZOOM]),
+            theme=Theme(options[CONF_THEME]),
+            reduce_motion=bool(options[CONF_REDUCE_MOTION]),
+            segment_seconds=float(options[CONF_SEGMENT_SECONDS]),
         )
-
-    @callback
-    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call listener whenever a session starts or stops."""
-        self._listeners.append(listener)
-
-        @callback
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
 
     async def async_start(
         self, identity: SessionIdentity | None = None, **overrides: Any
@@ -159,5 +142,4 @@ class TargetStreamer:
         return True
 
     def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        self.on_change()

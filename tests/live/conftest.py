@@ -12,8 +12,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_test_instance_port
 import pytest_socket
 
-from custom_components.dashboard_cast.config_flow import DEFAULT_OPTIONS
-from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_TARGET, DOMAIN
+from custom_components.dashboard_cast.const import (
+    CONF_DASHBOARD,
+    CONF_TARGET,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN
 from homeassistant.const import CONF_WEBHOOK_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
