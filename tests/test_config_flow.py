@@ -25,6 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 
+# The defaults written out: what a new entry gets, and a valid form to submit.
 VALID_OPTIONS = {
     CONF_DASHBOARD: "lovelace/0",
     CONF_QUALITY: "720p",
@@ -67,16 +68,7 @@ async def test_user_flow_creates_entry(
         CONF_WEBHOOK_ID: result["data"][CONF_WEBHOOK_ID],
     }
     assert len(result["data"][CONF_WEBHOOK_ID]) >= 32  # unguessable
-    assert result["options"] == {
-        CONF_DASHBOARD: "lovelace/0",
-        CONF_QUALITY: "720p",
-        CONF_FPS: 5,
-        CONF_THEME: "auto",
-        CONF_ZOOM: 1.0,
-        CONF_KEEP_CASTING: False,
-        CONF_REDUCE_MOTION: True,
-        CONF_SEGMENT_SECONDS: 1.0,
-    }
+    assert result["options"] == VALID_OPTIONS
     entry = result["result"]
     assert entry.unique_id == living_room_tv.unique_id
     assert entry.state is ConfigEntryState.LOADED

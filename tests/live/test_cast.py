@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import ClientSession
 import pytest
-from pytest_homeassistant_custom_component.common import async_capture_events
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.dashboard_cast.const import (
     DOMAIN,
@@ -42,6 +42,14 @@ def player_id(hass: HomeAssistant, entry_unique_id: str | None) -> str:
     return entity_id
 
 
+async def add_player(
+    hass: HomeAssistant, device: CastDevice, dashboard: str, **options: Any
+) -> tuple[MockConfigEntry, str]:
+    """A loaded entry for the device, and its media player."""
+    entry = await add_dashboard_cast(hass, device, dashboard, **options)
+    return entry, player_id(hass, entry.unique_id)
+
+
 def state_of(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None
@@ -64,8 +72,7 @@ async def test_start_action_casts_dashboard_and_stop_quits(
 ) -> None:
     """dashboard_cast.start: the TV plays our HLS stream and shows the page; stop quits."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     assert state_of(hass, player) == "off"
     started = async_capture_events(hass, EVENT_SESSION_STARTED)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
@@ -125,8 +132,7 @@ async def test_media_card_turn_on_play_media_select_source(
 ) -> None:
     """turn_on shows the default dashboard; play_media and select_source replace it."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
 
     await hass.services.async_call("media_player", "turn_on", {"entity_id": player}, blocking=True)
@@ -189,8 +195,7 @@ async def test_webhook_start_status_stop_and_bad_requests(
 ) -> None:
     """The webhook answers at once, validates its input, limits its rate, and casts."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, "lovelace")
-    player = player_id(hass, entry.unique_id)
+    entry, player = await add_player(hass, tv, "lovelace")
     url = f"{base_url}/api/webhook/{entry.data['webhook_id']}"
 
     async with ClientSession() as http:
@@ -254,8 +259,7 @@ async def test_takeover_ends_session(
 ) -> None:
     """Another app on the TV ends our session with the reason; nothing is re-cast."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
     await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
     await wait_for(lambda: state_of(hass, player) == "playing")
@@ -281,8 +285,7 @@ async def test_keep_casting_recasts_only_once_device_is_free(
 ) -> None:
     """With keep_casting, a takeover waits; once the other app ends, the dashboard returns."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     await hass.services.async_call(
         DOMAIN, "start", {"entity_id": player, "keep_casting": True}, blocking=True
     )
@@ -310,10 +313,7 @@ async def test_two_devices_stream_in_parallel_from_one_browser(
 ) -> None:
     """Two targets play at once, from one Chromium with two pipelines."""
     tv, hub = cast_devices[TV], cast_devices[HUB]
-    players = [
-        player_id(hass, (await add_dashboard_cast(hass, device, colour_page.url)).unique_id)
-        for device in (tv, hub)
-    ]
+    players = [(await add_player(hass, device, colour_page.url))[1] for device in (tv, hub)]
     for player in players:
         await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
     await wait_for(lambda: all(state_of(hass, player) == "playing" for player in players))
@@ -333,8 +333,7 @@ async def test_replace_never_runs_two_pipelines(
 ) -> None:
     """Rapid starts on one target: the last wins, earlier ones end as replaced."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
     answers = []
     for _ in range(3):
@@ -363,8 +362,7 @@ async def test_duration_ends_session(
 ) -> None:
     """A session with a duration ends by itself and quits the app."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, colour_page.url)
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, colour_page.url)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
     await hass.services.async_call(
         DOMAIN, "start", {"entity_id": player, "duration": {"seconds": 4}}, blocking=True
@@ -396,8 +394,7 @@ async def test_bad_action_input_changes_nothing(
     error: type[Exception],
 ) -> None:
     """Invalid fields raise a clear error; no pipeline starts and the state stays off."""
-    entry = await add_dashboard_cast(hass, cast_devices[TV], "lovelace")
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, cast_devices[TV], "lovelace")
     with pytest.raises(error) as raised:
         await hass.services.async_call(
             DOMAIN, "start", {"entity_id": player, **fields}, blocking=True
@@ -417,8 +414,7 @@ async def test_unreachable_page_fails_with_reason(
 ) -> None:
     """A page that cannot load ends the session as failed, with the reason, leaving nothing."""
     tv = cast_devices[TV]
-    entry = await add_dashboard_cast(hass, tv, "lovelace")
-    player = player_id(hass, entry.unique_id)
+    _, player = await add_player(hass, tv, "lovelace")
     failed = async_capture_events(hass, EVENT_SESSION_FAILED)
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -455,8 +451,7 @@ async def test_unload_ends_session_and_base_url_option(
     tv = cast_devices[TV]
     # An internal URL the device could not reach: the option must win.
     await async_process_ha_core_config(hass, {"internal_url": "http://192.0.2.1:8123"})
-    entry = await add_dashboard_cast(hass, tv, colour_page.url, base_url=base_url)
-    player = player_id(hass, entry.unique_id)
+    entry, player = await add_player(hass, tv, colour_page.url, base_url=base_url)
     ended = async_capture_events(hass, EVENT_SESSION_ENDED)
     await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
     await wait_for(lambda: state_of(hass, player) == "playing")
