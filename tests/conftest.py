@@ -7,10 +7,17 @@ from collections.abc import Generator
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dashboard_cast.const import CONF_TARGET, DEFAULT_OPTIONS, DOMAIN
+from custom_components.dashboard_cast.const import (
+    CONF_CALLBACK_SECRET,
+    CONF_TARGET,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
 from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+
+CALLBACK_SECRET = "5e" * 32
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +58,12 @@ def config_entry(hass: HomeAssistant, living_room_tv: er.RegistryEntry) -> MockC
         domain=DOMAIN,
         title="Living room TV",
         unique_id=living_room_tv.unique_id,
-        minor_version=2,
-        data={CONF_TARGET: living_room_tv.id, CONF_WEBHOOK_ID: "living-room-webhook"},
+        minor_version=3,
+        data={
+            CONF_TARGET: living_room_tv.id,
+            CONF_WEBHOOK_ID: "living-room-webhook",
+            CONF_CALLBACK_SECRET: CALLBACK_SECRET,
+        },
         options=DEFAULT_OPTIONS,
     )
     entry.add_to_hass(hass)

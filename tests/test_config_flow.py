@@ -8,6 +8,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import (
     CONF_BASE_URL,
+    CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_KEEP_CASTING,
@@ -16,6 +17,7 @@ from custom_components.dashboard_cast.const import (
     CONF_SEGMENT_SECONDS,
     CONF_TARGET,
     CONF_THEME,
+    CONF_WEBHOOK_REMOTE,
     CONF_ZOOM,
     DOMAIN,
 )
@@ -24,6 +26,8 @@ from homeassistant.const import CONF_ENTITY_ID, CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+
+from .conftest import CALLBACK_SECRET
 
 # The defaults written out: what a new entry gets, and a valid form to submit.
 VALID_OPTIONS = {
@@ -35,6 +39,7 @@ VALID_OPTIONS = {
     CONF_KEEP_CASTING: False,
     CONF_REDUCE_MOTION: True,
     CONF_SEGMENT_SECONDS: 1.0,
+    CONF_WEBHOOK_REMOTE: False,
 }
 
 
@@ -66,8 +71,10 @@ async def test_user_flow_creates_entry(
     assert result["data"] == {
         CONF_TARGET: living_room_tv.id,
         CONF_WEBHOOK_ID: result["data"][CONF_WEBHOOK_ID],
+        CONF_CALLBACK_SECRET: result["data"][CONF_CALLBACK_SECRET],
     }
     assert len(result["data"][CONF_WEBHOOK_ID]) >= 32  # unguessable
+    assert len(bytes.fromhex(result["data"][CONF_CALLBACK_SECRET])) == 32
     assert result["options"] == VALID_OPTIONS
     entry = result["result"]
     assert entry.unique_id == living_room_tv.unique_id
@@ -125,6 +132,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
     assert result["description_placeholders"]["webhook_url"].endswith(
         "/api/webhook/living-room-webhook"
     )
+    assert result["description_placeholders"]["callback_secret"] == CALLBACK_SECRET
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -139,6 +147,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_REDUCE_MOTION: False,
             CONF_SEGMENT_SECONDS: 2,
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
+            CONF_WEBHOOK_REMOTE: True,
         },
     )
     await hass.async_block_till_done()
@@ -153,6 +162,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_REDUCE_MOTION: False,
         CONF_SEGMENT_SECONDS: 2.0,
         CONF_BASE_URL: "http://192.168.1.10:8123",
+        CONF_WEBHOOK_REMOTE: True,
     }
     assert isinstance(config_entry.options[CONF_FPS], int)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -258,6 +268,7 @@ async def test_reconfigure_changes_target(
     assert config_entry.data == {
         CONF_TARGET: kitchen_hub.id,
         CONF_WEBHOOK_ID: "living-room-webhook",
+        CONF_CALLBACK_SECRET: CALLBACK_SECRET,
     }
     assert config_entry.title == "Kitchen hub"
     assert dict(config_entry.options) == options

@@ -93,10 +93,10 @@ async def test_preview_camera_without_cast_device(
     assert camera.device_id is None
 
 
-async def test_migration_gives_old_entry_a_webhook(
+async def test_migration_gives_old_entry_a_webhook_and_secret(
     hass: HomeAssistant, living_room_tv: er.RegistryEntry
 ) -> None:
-    """An entry from 1.1 gets its webhook id, and keeps everything else."""
+    """An entry from 1.1 gets its webhook id and callback secret, and keeps everything else."""
     entry = MockConfigEntry(
         domain="dashboard_cast",
         unique_id=living_room_tv.unique_id,
@@ -106,9 +106,10 @@ async def test_migration_gives_old_entry_a_webhook(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     assert entry.data["target"] == living_room_tv.id
     assert len(entry.data["webhook_id"]) >= 32
+    assert len(bytes.fromhex(entry.data["callback_secret"])) == 32
     assert entry.options == {"dashboard": "dashboard-tv", "quality": "1080p", "fps": 10}
 
 

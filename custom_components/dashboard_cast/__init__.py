@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import probatio
 
 from homeassistant.components import webhook
@@ -14,12 +16,20 @@ from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
 from .browser import BrowserPool
-from .const import CONF_TARGET, DOMAIN, EndReason
+from .const import CONF_CALLBACK_SECRET, CONF_TARGET, DOMAIN, EndReason
 from .controller import CastController
 from .data import DashboardCastConfigEntry, DashboardCastData
 from .http import StreamRegistry, StreamView
+from .issues import (
+    async_check_ffmpeg,
+    async_check_stream_address,
+    async_track_target_removal,
+    delete_target_missing_issue,
+    raise_target_missing_issue,
+)
 from .services import async_setup_services
-from .streamer import DATA_DOMAIN, DomainData, TargetStreamer
+from .status_callback import StatusCallbacks
+from .streamer import DATA_DOMAIN, DomainData, TargetStreamer, stream_base_url
 from .webhooks import async_register_webhook
 
 PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
@@ -41,6 +51,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     )
     hass.http.register_view(StreamView(hass, registry))
     async_setup_services(hass)
+    await async_check_ffmpeg(hass)
 
     async def close_browser(_: Event) -> None:
         await pool.async_close()
@@ -54,12 +65,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
     target = er.async_resolve_entity_id(er.async_get(hass), entry.data[CONF_TARGET])
     if target is None:
         # The cast entity was deleted: only a reconfigure can fix this.
+        raise_target_missing_issue(hass, entry)
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="target_missing")
+    delete_target_missing_issue(hass, entry)
     streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN], target)
-    controller = CastController(hass, entry, streamer)
+    callbacks = StatusCallbacks(hass, entry)
+    controller = CastController(hass, entry, streamer, callbacks)
     entry.runtime_data = DashboardCastData(
-        target_entity_id=target, streamer=streamer, controller=controller
+        target_entity_id=target, streamer=streamer, controller=controller, callbacks=callbacks
     )
+    async_check_stream_address(hass, entry, stream_base_url(hass, entry))
+    async_track_target_removal(hass, entry)
 
     async def stop_session(_: Event) -> None:
         await _async_end_sessions(entry)
@@ -84,7 +100,7 @@ async def _async_end_sessions(entry: DashboardCastConfigEntry) -> None:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
-    """1.1 → 1.2: every entry gets its webhook id."""
+    """1.1 → 1.2: every entry gets its webhook id; 1.3: its status callback secret."""
     if entry.version > 1:
         return False  # a downgrade: we do not know that format
     if entry.minor_version < 2:
@@ -92,6 +108,12 @@ async def async_migrate_entry(hass: HomeAssistant, entry: DashboardCastConfigEnt
             entry,
             data={**entry.data, CONF_WEBHOOK_ID: webhook.async_generate_id()},
             minor_version=2,
+        )
+    if entry.minor_version < 3:
+        hass.config_entries.async_update_entry(
+            entry,
+            data={**entry.data, CONF_CALLBACK_SECRET: secrets.token_hex(32)},
+            minor_version=3,
         )
     return True
 

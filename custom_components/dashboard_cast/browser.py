@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import shutil
+import signal
 from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant, callback
 
 from .const import BROWSER_IDLE_SECONDS
-from .priority import lower_priority_of_children
+from .issues import delete_chromium_issue, raise_chromium_issue
+from .priority import descendants, lower_priority_of_children
+from .watchdog import cpu_seconds
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
@@ -38,6 +43,18 @@ CHROMIUM_ARGS = (
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
+CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
+CLOSE_TIMEOUT = 5.0
+ANSWER_TIMEOUT = 1.5
+
+
+def chromium_processes() -> list[int]:
+    """The Chromium processes this Home Assistant started."""
+    return [
+        pid
+        for pid, name in descendants(os.getpid()).items()
+        if name.startswith(CHROMIUM_PROCESS_NAMES)
+    ]
 
 
 def find_chromium() -> str | None:
@@ -66,6 +83,8 @@ class BrowserPool:
         self._browser: Browser | None = None
         self._users = 0
         self._idle_handle: asyncio.TimerHandle | None = None
+        self.version: str | None = None  # of the browser last launched
+        self.launches = 0
 
     @property
     def running(self) -> bool:
@@ -103,6 +122,37 @@ class BrowserPool:
         async with self._lock:
             self._cancel_idle()
             await self._close_locked()
+            self._users = 0
+
+    async def async_discard(self, browser: Browser) -> None:
+        """Kill a browser that hangs or crashed; the next acquire launches a new one.
+
+        Its users keep their claim: each calls release() and acquire() again.
+        """
+        async with self._lock:
+            if self._browser is not browser:
+                return  # another session already replaced it
+            _LOGGER.warning("Chromium stopped answering or crashed: restarting it")
+            # A hung browser never answers a polite close: kill it first.
+            await self._hass.async_add_executor_job(_kill_chromium)
+            await self._close_locked()
+
+    async def async_answers(self, browser: Browser) -> bool:
+        """Tell whether the browser process answers (a page may hang on its own)."""
+        if not browser.is_connected():
+            return False
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                cdp = await browser.new_browser_cdp_session()
+                await cdp.send("Browser.getVersion")
+                await cdp.detach()
+        except Exception:  # noqa: BLE001 - timeout or a closed connection: it does not answer
+            return False
+        return True
+
+    def cpu_seconds(self) -> float:
+        """CPU time the running Chromium processes have used so far."""
+        return sum(cpu_seconds(pid) or 0.0 for pid in chromium_processes())
 
     async def _close_if_idle(self) -> None:
         async with self._lock:
@@ -132,10 +182,17 @@ class BrowserPool:
             self._browser = await playwright.chromium.launch(
                 executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
             )
+        except Exception as err:
+            await playwright.stop()
+            raise_chromium_issue(self._hass, str(err).splitlines()[0] if str(err) else repr(err))
+            raise
         except BaseException:
             await playwright.stop()
             raise
+        delete_chromium_issue(self._hass)
         self._playwright = playwright
+        self.version = self._browser.version
+        self.launches += 1
         await self._hass.async_add_executor_job(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.info(
             "Started Chromium %s (%s)", self._browser.version, executable or "Playwright's"
@@ -144,11 +201,18 @@ class BrowserPool:
     async def _close_locked(self) -> None:
         browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = None
-        self._users = 0
         if browser is not None:
             try:
-                await browser.close()
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await browser.close()
             except Exception:
                 _LOGGER.debug("Chromium was already gone", exc_info=True)
+                await self._hass.async_add_executor_job(_kill_chromium)
         if playwright is not None:
             await playwright.stop()
+
+
+def _kill_chromium() -> None:
+    for pid in chromium_processes():
+        with contextlib.suppress(OSError):  # already gone
+            os.kill(pid, signal.SIGKILL)

@@ -7,6 +7,8 @@ import base64
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .watchdog import PipelineStats
+
 if TYPE_CHECKING:
     from playwright.async_api import CDPSession, Page
 
@@ -32,8 +34,15 @@ class ScreencastCapture:
         height: int,
         fps: int,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _LOGGER,
+        *,
+        stats: PipelineStats | None = None,
+        latest: bytes | None = None,
     ) -> None:
-        """Initialize; call start(). Log lines go to log (the session's, with its prefix)."""
+        """Initialize; call start(). Log lines go to log (the session's, with its prefix).
+
+        latest: the last frame of the capture this one replaces, shown until
+        the new page draws.
+        """
         self._page = page
         self._width = width
         self._height = height
@@ -43,8 +52,16 @@ class ScreencastCapture:
         self._last_ack = 0.0
         self._ack_handles: set[asyncio.TimerHandle] = set()
         self._ack_tasks: set[asyncio.Task[None]] = set()
-        self.latest: bytes | None = None
+        self.latest = latest
         self.frames_in = 0
+        self.stats = stats if stats is not None else PipelineStats()
+        self.last_frame_at = 0.0  # loop time of the latest frame
+
+    async def probe(self) -> None:
+        """Ask the page for an answer (it never comes while the page hangs)."""
+        if self._cdp is None:
+            raise RuntimeError("The screencast is not running")
+        await self._cdp.send("Runtime.evaluate", {"expression": "0"})
 
     async def start(self) -> None:
         """Start the screencast."""
@@ -78,8 +95,9 @@ class ScreencastCapture:
             return
         self.latest = base64.b64decode(event["data"])
         self.frames_in += 1
+        self.stats.frames_in += 1
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.last_frame_at = loop.time()
         delay = max(0.0, self._last_ack + self._interval - now)
         self._last_ack = now + delay
         handles = self._ack_handles

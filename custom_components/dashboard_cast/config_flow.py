@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import probatio
@@ -36,6 +37,7 @@ from homeassistant.helpers.selector import (
 from .const import (
     CAST_DOMAIN,
     CONF_BASE_URL,
+    CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_KEEP_CASTING,
@@ -44,6 +46,7 @@ from .const import (
     CONF_SEGMENT_SECONDS,
     CONF_TARGET,
     CONF_THEME,
+    CONF_WEBHOOK_REMOTE,
     CONF_ZOOM,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -110,7 +113,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     """Pick the cast device that shows the dashboard."""
 
     VERSION = 1
-    MINOR_VERSION = 2
+    MINOR_VERSION = 3
 
     @staticmethod
     @callback
@@ -136,7 +139,11 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
                     title=_target_title(target),
-                    data={CONF_TARGET: target.id, CONF_WEBHOOK_ID: webhook.async_generate_id()},
+                    data={
+                        CONF_TARGET: target.id,
+                        CONF_WEBHOOK_ID: webhook.async_generate_id(),
+                        CONF_CALLBACK_SECRET: secrets.token_hex(32),
+                    },
                     options=DEFAULT_OPTIONS,
                 )
         return self.async_show_form(step_id="user", data_schema=_target_schema(), errors=errors)
@@ -186,6 +193,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
                 CONF_REDUCE_MOTION: bool(user_input[CONF_REDUCE_MOTION]),
                 CONF_SEGMENT_SECONDS: float(user_input[CONF_SEGMENT_SECONDS]),
+                CONF_WEBHOOK_REMOTE: bool(user_input[CONF_WEBHOOK_REMOTE]),
             }
             try:
                 options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
@@ -242,6 +250,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 probatio.Optional(CONF_BASE_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),
+                probatio.Required(CONF_WEBHOOK_REMOTE): BooleanSelector(),
             }
         )
         suggested = {**DEFAULT_OPTIONS, **self.config_entry.options, **(user_input or {})}
@@ -249,7 +258,10 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
-            description_placeholders={"webhook_url": self._webhook_url()},
+            description_placeholders={
+                "webhook_url": self._webhook_url(),
+                "callback_secret": self.config_entry.data.get(CONF_CALLBACK_SECRET, ""),
+            },
         )
 
     def _webhook_url(self) -> str:

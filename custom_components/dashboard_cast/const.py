@@ -24,7 +24,13 @@ CONF_SEGMENT_SECONDS: Final = "segment_seconds"
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
 
+# Accept webhook calls from outside the local network (off: local only).
+CONF_WEBHOOK_REMOTE: Final = "webhook_remote"
+# Config entry data: the secret that signs status callbacks.
+CONF_CALLBACK_SECRET: Final = "callback_secret"  # noqa: S105 - a key, not a secret
+
 # Action and webhook fields beyond the options.
+ATTR_CALLBACK_URL: Final = "callback_url"
 ATTR_DURATION: Final = "duration"
 ATTR_SESSION_ID: Final = "session_id"
 ATTR_STREAM_URL: Final = "stream_url"
@@ -108,4 +114,5 @@ DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
     CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
     CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
+    CONF_WEBHOOK_REMOTE: False,
 }

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+import re
+import time
 from typing import Any
 
 from homeassistant.components.media_player.const import (
@@ -50,6 +52,7 @@ from .dashboard import dashboard_title
 from .data import DashboardCastConfigEntry
 from .http import THUMBNAIL, URL_PREFIX, stream_path
 from .session import SessionIdentity, SessionLogger, session_logger
+from .status_callback import StatusCallbacks
 from .streamer import TargetStreamer, stream_base_url
 
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
@@ -66,6 +69,12 @@ RECAST_DELAY = 2.0
 MAX_RECAST_DELAY = 300.0
 STABLE_PLAY_SECONDS = 60.0
 SETTLE_SECONDS = 1.0
+_STREAM_URL = re.compile(re.escape(URL_PREFIX) + r"/[0-9a-f]{32}\S*")
+CALLBACK_EVENTS = {
+    EVENT_SESSION_STARTED: "started",
+    EVENT_SESSION_ENDED: "ended",
+    EVENT_SESSION_FAILED: "failed",
+}
 DEVICE_REASONS = {EndReason.TAKEN_OVER, EndReason.STOPPED_ON_DEVICE, EndReason.UNAVAILABLE}
 
 
@@ -78,18 +87,24 @@ class StartRequest:
     overrides: dict[str, Any] = field(default_factory=dict)  # StreamOptions fields
     duration: timedelta | None = None
     keep_casting: bool = False
+    callback_url: str | None = None  # where status callbacks go
 
 
 class CastController:
     """The sessions of one cast target, one at a time."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: DashboardCastConfigEntry, streamer: TargetStreamer
+        self,
+        hass: HomeAssistant,
+        entry: DashboardCastConfigEntry,
+        streamer: TargetStreamer,
+        callbacks: StatusCallbacks,
     ) -> None:
         """Initialize with nothing running."""
         self._hass = hass
         self._entry = entry
         self._streamer = streamer
+        self._callbacks = callbacks
         self.target = streamer.target
         self.state = MediaPlayerState.OFF
         self.current: StartRequest | None = None
@@ -97,8 +112,10 @@ class CastController:
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._cancel_reasons: dict[str, EndReason] = {}
+        self._failures: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
         streamer.on_change = self._notify
+        streamer.on_failure = self._pipeline_failed
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
@@ -119,6 +136,7 @@ class CastController:
         *,
         duration: timedelta | None = None,
         keep_casting: bool | None = None,
+        callback_url: str | None = None,
         **overrides: Any,
     ) -> StartRequest:
         """Schedule a session replacing the running one; raise if it cannot work at all."""
@@ -140,6 +158,7 @@ class CastController:
             keep_casting=bool(options.get(CONF_KEEP_CASTING, DEFAULT_KEEP_CASTING))
             if keep_casting is None
             else keep_casting,
+            callback_url=callback_url,
         )
         previous = self._task
         if previous is not None and self.current is not None:
@@ -193,15 +212,26 @@ class CastController:
             reason = await self._cast_and_watch(request, log)
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(request.identity.session_id, EndReason.STOPPED)
+            error = self._failures.pop(request.identity.session_id, None)
             raise
         # The session's boundary: whatever broke (Chromium, FFmpeg, the cast
         # integration), the session ends as failed with the reason.
         except Exception as err:  # noqa: BLE001
             reason = EndReason.FAILED
-            error = str(err) or type(err).__name__
+            # The cast integration's errors quote the stream URL: never pass its token on.
+            error = without_stream_urls(str(err) or type(err).__name__)
             log.warning("Failed: %s", error)
         finally:
             await self._end(request, reason, error, log)
+
+    @callback
+    def _pipeline_failed(self, identity: SessionIdentity, error: str) -> None:
+        """The watchdog gave up: end that session as failed, if it still runs."""
+        if self._task is None or self.current is None or self.current.identity != identity:
+            return
+        self._cancel_reasons[identity.session_id] = EndReason.FAILED
+        self._failures[identity.session_id] = error
+        self._task.cancel()
 
     async def _cast_and_watch(self, request: StartRequest, log: SessionLogger) -> EndReason:
         """Hand the stream to the device and follow it; return why the session ends."""
@@ -397,6 +427,14 @@ class CastController:
         if error is not None:
             data["error"] = error
         self._hass.bus.async_fire(event_type, data)
+        if request.callback_url is not None:
+            status = {"event": CALLBACK_EVENTS[event_type], "timestamp": time.time(), **data}
+            self._callbacks.async_send(request.callback_url, status)
+
+
+def without_stream_urls(text: str) -> str:
+    """Text with the token (and anything after it) of every stream URL of ours removed."""
+    return _STREAM_URL.sub(URL_PREFIX + "/**REDACTED**", text)
 
 
 def _interruption(state: State | None) -> EndReason:

@@ -9,6 +9,7 @@ from homeassistant.config_entries import ConfigEntry
 
 if TYPE_CHECKING:
     from .controller import CastController
+    from .status_callback import StatusCallbacks
     from .streamer import TargetStreamer
 
 
@@ -19,6 +20,7 @@ class DashboardCastData:
     target_entity_id: str
     streamer: TargetStreamer
     controller: CastController
+    callbacks: StatusCallbacks
 
 
 type DashboardCastConfigEntry = ConfigEntry[DashboardCastData]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .const import H264_CODECS
 from .priority import lower_priority
+from .watchdog import PipelineStats, cpu_seconds
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,10 +26,27 @@ PREROLL_SEGMENTS = 2
 
 
 def ffmpeg_args(
-    out_dir: Path, width: int, height: int, fps: int, segment_seconds: float, max_kbps: int
+    out_dir: Path,
+    width: int,
+    height: int,
+    fps: int,
+    segment_seconds: float,
+    max_kbps: int,
+    *,
+    generation: int = 0,
 ) -> list[str]:
-    """Return FFmpeg's arguments after the binary."""
+    """Return FFmpeg's arguments after the binary.
+
+    A later generation continues the playlist an earlier FFmpeg of the session
+    left: the segment numbers go on, and a discontinuity tells the player that
+    the timestamps start over, so it keeps playing from the same URL. Its init
+    segment gets a new name: rewriting the old one in place would hand a
+    player that fetches it meanwhile half a file.
+    """
     gop = max(1, round(fps * segment_seconds))
+    flags = "delete_segments+independent_segments+temp_file+omit_endlist"
+    if generation:
+        flags += "+append_list+discont_start"
     return [
         "-hide_banner",
         "-loglevel", "warning",
@@ -52,12 +70,17 @@ def ffmpeg_args(
         "-hls_time", str(segment_seconds),
         "-hls_list_size", str(PLAYLIST_SEGMENTS),
         "-hls_delete_threshold", "3",
-        "-hls_flags", "delete_segments+independent_segments+temp_file+omit_endlist",
+        "-hls_flags", flags,
         "-hls_segment_type", "fmp4",
-        "-hls_fmp4_init_filename", INIT_SEGMENT,
+        "-hls_fmp4_init_filename", init_segment(generation),
         "-hls_segment_filename", str(out_dir / SEGMENT_PATTERN),
         str(out_dir / MEDIA_PLAYLIST),
     ]  # fmt: skip
+
+
+def init_segment(generation: int) -> str:
+    """The init segment's file name of an encoder generation."""
+    return INIT_SEGMENT if generation == 0 else f"init_{generation}.mp4"
 
 
 def master_playlist(width: int, height: int, fps: int, max_kbps: int) -> str:
@@ -104,23 +127,50 @@ class HlsEncoder:
         max_kbps: int,
         latest_frame: Callable[[], bytes | None],
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _LOGGER,
+        *,
+        stats: PipelineStats | None = None,
+        generation: int = 0,
+        resume_after: float = 0.0,
     ) -> None:
-        """Initialize; call start(). Log lines go to log (the session's, with its prefix)."""
+        """Initialize; call start(). Log lines go to log (the session's, with its prefix).
+
+        generation counts the session's encoders: a later one continues the
+        stream of the one before, whose output stopped resume_after seconds
+        ago; the first picture fills that gap (up to the usual pre-roll), so
+        the stream's timeline keeps pace with the clock.
+        """
         self._binary = binary
-        self._args = ffmpeg_args(out_dir, width, height, fps, segment_seconds, max_kbps)
+        self._args = ffmpeg_args(
+            out_dir, width, height, fps, segment_seconds, max_kbps, generation=generation
+        )
         self._interval = 1.0 / fps
-        self._preroll_frames = max(1, round(fps * segment_seconds * PREROLL_SEGMENTS))
+        preroll_seconds = segment_seconds * PREROLL_SEGMENTS
+        if generation:
+            preroll_seconds = min(preroll_seconds, resume_after)
+        self._preroll_frames = max(1, round(fps * preroll_seconds))
         self._latest_frame = latest_frame
         self._log = log
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._last_fed: bytes | None = None
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self.stats = stats if stats is not None else PipelineStats()
         self.frames_out = 0
 
     @property
     def returncode(self) -> int | None:
         """FFmpeg's exit code once it exited."""
         return self._process.returncode if self._process is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        """FFmpeg's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def cpu_seconds(self) -> float:
+        """CPU time FFmpeg has used so far (0 once it is gone)."""
+        pid = self.pid
+        return (cpu_seconds(pid) or 0.0) if pid is not None else 0.0
 
     async def start(self) -> None:
         """Start FFmpeg and the feeder."""
@@ -142,6 +192,7 @@ class HlsEncoder:
         """Stop feeding and end FFmpeg: close its input, then terminate, then kill."""
         for task in self._tasks:
             task.cancel()
+        self.stats.ffmpeg_cpu_seconds += self.cpu_seconds()
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             if process.stdin is not None:
@@ -175,6 +226,10 @@ class HlsEncoder:
                 except BrokenPipeError, ConnectionResetError:
                     return
                 self.frames_out += copies
+                self.stats.frames_out += copies
+                if frame is not self._last_fed:
+                    self._last_fed = frame
+                    self.stats.fresh_frames_out += 1
             # A fixed schedule, not sleep(interval): the rate must not drift.
             next_at += self._interval
             delay = next_at - loop.time()

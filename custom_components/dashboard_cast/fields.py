@@ -11,6 +11,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import (
+    ATTR_CALLBACK_URL,
     ATTR_DURATION,
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
@@ -26,18 +27,34 @@ from .const import (
 from .dashboard import InvalidDashboardError, normalize_dashboard
 
 MAX_DURATION = timedelta(days=7)
+MAX_URL_LENGTH = 2048
+
+_POSITIVE_PERIOD = probatio.Schema(cv.positive_time_period)
+
+
+def _duration(value: Any) -> timedelta:
+    """A positive time period; a number too big for a timedelta is invalid, not a crash."""
+    try:
+        period: timedelta = _POSITIVE_PERIOD(value)
+    except OverflowError as err:
+        raise probatio.Invalid("duration is too long") from err
+    return period
+
 
 START_FIELDS: dict[Any, Any] = {
     probatio.Optional(CONF_DASHBOARD): cv.string,
     probatio.Optional(CONF_QUALITY): probatio.In([quality.value for quality in Quality]),
     probatio.Optional(ATTR_DURATION): probatio.All(
-        cv.positive_time_period, probatio.Range(min=timedelta(seconds=1), max=MAX_DURATION)
+        _duration, probatio.Range(min=timedelta(seconds=1), max=MAX_DURATION)
     ),
     probatio.Optional(CONF_THEME): probatio.In([theme.value for theme in Theme]),
     probatio.Optional(CONF_ZOOM): probatio.All(
         probatio.Coerce(float), probatio.Range(min=MIN_ZOOM, max=MAX_ZOOM)
     ),
     probatio.Optional(CONF_KEEP_CASTING): cv.boolean,
+    probatio.Optional(ATTR_CALLBACK_URL): probatio.All(
+        cv.string, probatio.Length(max=MAX_URL_LENGTH), cv.url
+    ),
 }
 
 
@@ -68,4 +85,6 @@ def start_arguments(fields: dict[str, Any]) -> dict[str, Any]:
         arguments["duration"] = fields[ATTR_DURATION]
     if CONF_KEEP_CASTING in fields:
         arguments["keep_casting"] = fields[CONF_KEEP_CASTING]
+    if ATTR_CALLBACK_URL in fields:
+        arguments["callback_url"] = fields[ATTR_CALLBACK_URL]
     return arguments

@@ -12,7 +12,7 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import HomeAssistantView
 
-from .encoder import INIT_SEGMENT, MEDIA_PLAYLIST
+from .encoder import MEDIA_PLAYLIST
 
 if TYPE_CHECKING:
     from .session import StreamSession
@@ -22,6 +22,7 @@ MASTER_PLAYLIST = "master.m3u8"
 THUMBNAIL = "thumbnail.jpg"
 URL_PREFIX = "/api/dashboard_cast"
 _SEGMENT = re.compile(r"segment_\d{5,}\.m4s")
+_INIT = re.compile(r"init(_\d{1,6})?\.mp4")  # a restarted encoder writes init_1.mp4, …
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 
 
@@ -101,7 +102,7 @@ class StreamView(HomeAssistantView):
             )
         if filename == MEDIA_PLAYLIST:
             content_type = HLS_CONTENT_TYPE
-        elif filename == INIT_SEGMENT:
+        elif _INIT.fullmatch(filename):
             content_type = "video/mp4"
         elif _SEGMENT.fullmatch(filename):
             content_type = "video/iso.segment"

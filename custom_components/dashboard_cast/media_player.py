@@ -99,7 +99,7 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         session = self._streamer.session
         if session is None or session.capture is None or session.latest_frame is None:
             return None
-        return f"{session.session_id}-{session.capture.frames_in}"
+        return f"{session.session_id}-{session.stats.frames_in}"
 
     async def async_get_media_image(self) -> tuple[bytes | None, str | None]:
         """The latest rendered frame."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
 import logging
 from pathlib import Path
 import secrets
 import shutil
 import tempfile
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -17,16 +20,26 @@ from .browser import BrowserPool
 from .capture import ScreencastCapture
 from .const import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
 from .dashboard import is_url
-from .encoder import HlsEncoder, listed_segments, master_playlist
+from .encoder import MEDIA_PLAYLIST, HlsEncoder, listed_segments, master_playlist
 from .page import PageSpec, async_open_page
+from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Page
+    from playwright.async_api import Browser, BrowserContext, Page
 
 _LOGGER = logging.getLogger(__name__)
 
 EVENT_LOVELACE_UPDATED = "lovelace_updated"
 PLAYABLE_SEGMENTS = 2
+# The watchdog looks this often. A page that sent no frame for HANG_SECONDS is
+# asked for an answer, and counts as hung without one within PROBE_TIMEOUT.
+WATCH_INTERVAL = 0.5
+HANG_SECONDS = 1.0
+PROBE_TIMEOUT = 2.0
+CLOSE_TIMEOUT = 3.0
+PART_ENCODER = "encoder"
+PART_BROWSER = "browser"
+PART_PAGE = "page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +105,9 @@ class StreamSession:
         identity: SessionIdentity,
         hass_url: str,
         refresh_token: str | None,
+        on_failure: Callable[[str], None] = lambda error: None,
     ) -> None:
-        """Initialize; call start()."""
+        """Initialize; call start(). on_failure(error) tells that the watchdog gave up."""
         self.hass = hass
         self.options = options
         self.identity = identity
@@ -104,9 +118,17 @@ class StreamSession:
         self._hass_url = hass_url
         self._refresh_token = refresh_token
         self.out_dir: Path | None = None
+        self._on_failure = on_failure
+        self._browser: Browser | None = None
         self._context: BrowserContext | None = None
         self._page: Page | None = None
+        self._page_crashed = False
         self._has_browser = False
+        self.stats = PipelineStats()
+        self._budget = RestartBudget()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_probe = 0.0
+        self._encoder_generation = 0
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
         self._unsub_lovelace: CALLBACK_TYPE | None = None
@@ -132,53 +154,190 @@ class StreamSession:
 
     async def start(self) -> None:
         """Start everything; on failure, undo what was started and re-raise."""
-        width, height = self.options.size
         try:
-            self.out_dir = Path(
-                await self.hass.async_add_executor_job(
-                    lambda: tempfile.mkdtemp(prefix="dashboard_cast_")
-                )
+            mkdtemp = self.hass.async_add_executor_job(
+                lambda: tempfile.mkdtemp(prefix="dashboard_cast_")
             )
-            browser = await self._pool.acquire()
-            self._has_browser = True
-            own_site = not is_url(self.options.dashboard)
-            self._context, self._page = await async_open_page(
-                browser,
-                PageSpec(
-                    url=self.page_url,
-                    width=width,
-                    height=height,
-                    zoom=self.options.zoom,
-                    theme=self.options.theme,
-                    reduce_motion=self.options.reduce_motion,
-                    hass_url=self._hass_url if own_site else None,
-                    refresh_token=self._refresh_token if own_site else None,
-                ),
-            )
-            self.capture = ScreencastCapture(self._page, width, height, self.options.fps, self.log)
-            await self.capture.start()
-            self.encoder = HlsEncoder(
-                self._ffmpeg_binary,
-                self.out_dir,
-                width,
-                height,
-                self.options.fps,
-                self.options.segment_seconds,
-                self.options.max_kbps,
-                lambda: self.latest_frame,
-                self.log,
-            )
-            await self.encoder.start()
-            if own_site:
+            try:
+                self.out_dir = Path(await asyncio.shield(mkdtemp))
+            except asyncio.CancelledError:
+                # Replaced meanwhile: the folder is made all the same; stop() removes it.
+                self.out_dir = Path(await mkdtemp)
+                raise
+            await self._open_page()
+            await self._start_encoder()
+            if self._own_site:
                 self._unsub_lovelace = self.hass.bus.async_listen(
                     EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
                 )
         except BaseException:
             await self.stop()
             raise
+        self._watchdog = self.hass.async_create_background_task(
+            self._watch(), f"dashboard_cast watchdog {self.session_id}"
+        )
+        width, height = self.options.size
         self.log.debug(
             "Rendering %s at %sx%s, %s fps", self.page_url, width, height, self.options.fps
         )
+
+    @property
+    def _own_site(self) -> bool:
+        return not is_url(self.options.dashboard)
+
+    async def _open_page(self, latest: bytes | None = None) -> None:
+        """Open the page in the shared browser and start capturing it."""
+        width, height = self.options.size
+        self._browser = await self._pool.acquire()
+        self._has_browser = True
+        self._page_crashed = False
+        self._context, self._page = await async_open_page(
+            self._browser,
+            PageSpec(
+                url=self.page_url,
+                width=width,
+                height=height,
+                zoom=self.options.zoom,
+                theme=self.options.theme,
+                reduce_motion=self.options.reduce_motion,
+                hass_url=self._hass_url if self._own_site else None,
+                refresh_token=self._refresh_token if self._own_site else None,
+            ),
+        )
+        self._page.on("crash", self._on_page_crash)
+        capture = ScreencastCapture(
+            self._page,
+            width,
+            height,
+            self.options.fps,
+            self.log,
+            stats=self.stats,
+            latest=latest,
+        )
+        await capture.start()
+        self.capture = capture
+
+    async def _close_page(self) -> None:
+        """Stop capturing and close the page's context; the browser may be gone or hung."""
+        page_parts: list[Any] = [self.capture, self._context]
+        self._context = self._page = None
+        for part in page_parts:
+            if part is None:
+                continue
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await (part.stop() if isinstance(part, ScreencastCapture) else part.close())
+            except Exception:  # a dead page cannot be closed politely
+                self.log.debug("Page already gone", exc_info=True)
+        if self._has_browser:
+            self._has_browser = False
+            self._browser = None
+            self._pool.release()
+
+    async def _start_encoder(self, generation: int = 0, resume_after: float = 0.0) -> None:
+        assert self.out_dir is not None
+        width, height = self.options.size
+        self.encoder = HlsEncoder(
+            self._ffmpeg_binary,
+            self.out_dir,
+            width,
+            height,
+            self.options.fps,
+            self.options.segment_seconds,
+            self.options.max_kbps,
+            lambda: self.latest_frame,
+            self.log,
+            stats=self.stats,
+            generation=generation,
+            resume_after=resume_after,
+        )
+        await self.encoder.start()
+
+    # -- the watchdog --------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Restart whatever part failed, behind the same URL; give up after too many."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            fault = await self._find_fault()
+            if fault is None:
+                continue
+            part, error = fault
+            self.stats.last_error = error
+            try:
+                delay = self._budget.next_delay()
+            except RestartsExhaustedError:
+                self.log.warning("Giving up after %s restarts: %s", self.stats.restarts, error)
+                self._on_failure(error)
+                return
+            self.log.warning("Restarting the %s: %s", part, error)
+            await asyncio.sleep(delay)
+            self.stats.restarts += 1
+            try:
+                await self._restart(part)
+            except Exception as err:  # noqa: BLE001 - the next look finds the part still broken
+                self.stats.last_error = f"Restarting the {part} failed: {err}"
+                self.log.warning("%s", self.stats.last_error)
+            else:
+                self.log.info("Restarted the %s", part)
+
+    async def _find_fault(self) -> tuple[str, str] | None:
+        """Return which part failed and how, or None while all is well."""
+        encoder = self.encoder
+        if encoder is None or encoder.returncode is not None:
+            code = encoder.returncode if encoder is not None else None
+            tail = " / ".join(encoder.log_tail) if encoder is not None else ""
+            return PART_ENCODER, f"FFmpeg exited with code {code}: {tail}".rstrip(": ")
+        browser, page, capture = self._browser, self._page, self.capture
+        if browser is None or not browser.is_connected():
+            return PART_BROWSER, "Chromium exited"
+        if page is None or capture is None or self._page_crashed or page.is_closed():
+            return PART_PAGE, "The page crashed"
+        return await self._probe(browser, capture)
+
+    async def _probe(self, browser: Browser, capture: ScreencastCapture) -> tuple[str, str] | None:
+        """The screencast is silent while the page is still: ask the page itself."""
+        now = asyncio.get_running_loop().time()
+        if now - capture.last_frame_at < HANG_SECONDS or now - self._last_probe < HANG_SECONDS:
+            return None
+        self._last_probe = now
+        # Page and browser at once: a hung browser is found without a second wait.
+        page_error, browser_answers = await asyncio.gather(
+            _page_error(capture), self._pool.async_answers(browser)
+        )
+        if not browser_answers:
+            return PART_BROWSER, "Chromium stopped answering"
+        if page_error is not None:
+            return PART_PAGE, page_error
+        return None
+
+    async def _restart(self, part: str) -> None:
+        if part == PART_ENCODER:
+            assert self.encoder is not None
+            await self.encoder.stop()
+            self._encoder_generation += 1
+            await self._start_encoder(
+                self._encoder_generation, await self._seconds_since_last_segment()
+            )
+            return
+        latest = self.latest_frame
+        if part == PART_BROWSER and self._browser is not None:
+            await self._pool.async_discard(self._browser)  # crashed or hung: kill it
+        await self._close_page()
+        await self._open_page(latest)
+
+    async def _seconds_since_last_segment(self) -> float:
+        assert self.out_dir is not None
+        playlist = self.out_dir / MEDIA_PLAYLIST
+        try:
+            written = (await self.hass.async_add_executor_job(playlist.stat)).st_mtime
+        except OSError:
+            return 0.0
+        return max(0.0, time.time() - written)
+
+    @callback
+    def _on_page_crash(self, _: Any) -> None:
+        self._page_crashed = True
 
     async def wait_playable(self) -> None:
         """Wait until the media playlist lists enough segments for a player to start."""
@@ -197,22 +356,17 @@ class StreamSession:
 
     async def stop(self) -> None:
         """Stop everything this session started; safe to call more than once."""
+        if self._watchdog is not None:
+            watchdog, self._watchdog = self._watchdog, None
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
         if self._unsub_lovelace is not None:
             self._unsub_lovelace()
             self._unsub_lovelace = None
         if self.encoder is not None:
             await self.encoder.stop()
-        if self.capture is not None:
-            await self.capture.stop()
-        if self._context is not None:
-            context, self._context = self._context, None
-            try:
-                await context.close()
-            except Exception:
-                self.log.debug("Browser context already closed", exc_info=True)
-        if self._has_browser:
-            self._has_browser = False
-            self._pool.release()
+        await self._close_page()
         if self.out_dir is not None:
             out_dir, self.out_dir = self.out_dir, None
             await self.hass.async_add_executor_job(shutil.rmtree, out_dir, True)
@@ -233,3 +387,15 @@ class StreamSession:
                 await self._page.reload(wait_until="commit")
             except Exception:
                 self.log.debug("Reload failed", exc_info=True)
+
+
+async def _page_error(capture: ScreencastCapture) -> str | None:
+    """Why the page does not answer, or None when it does."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await capture.probe()
+    except TimeoutError:
+        return "The page stopped answering"
+    except Exception as err:  # noqa: BLE001 - any error means the page is gone
+        return f"The page stopped answering: {err}"
+    return None

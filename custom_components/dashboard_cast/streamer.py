@@ -31,6 +31,7 @@ from .const import (
 from .dashboard import is_url
 from .http import StreamRegistry, stream_path
 from .session import SessionIdentity, StreamOptions, StreamSession
+from .watchdog import PipelineStats
 
 
 @dataclass(slots=True)
@@ -83,7 +84,10 @@ class TargetStreamer:
         self._lock = asyncio.Lock()
         # Called whenever a session starts or stops (the controller tells the entities).
         self.on_change: Callable[[], None] = lambda: None
+        # Called when the watchdog gave up on a session's pipeline.
+        self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
         self.session: StreamSession | None = None
+        self.last_stats: PipelineStats | None = None  # of the session that ran last
 
     def default_options(self) -> StreamOptions:
         """The entry's options as stream options."""
@@ -118,7 +122,9 @@ class TargetStreamer:
                 identity,
                 local_hass_url(self._hass),
                 refresh_token,
+                on_failure=lambda error: self.on_failure(identity, error),
             )
+            self.last_stats = session.stats
             await session.start()
             self.session = session
             self._data.registry.add(session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
+import json
 import logging
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .const import ATTR_SESSION_ID, DOMAIN, EndReason
+from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
 from .data import DashboardCastConfigEntry
 from .fields import START_FIELDS, start_arguments
 
@@ -27,6 +28,8 @@ START_SCHEMA = probatio.Schema(START_FIELDS)
 # More starts than this within the window, for one target, answer 429.
 MAX_STARTS = 3
 RATE_WINDOW_SECONDS = 1.0
+# A start with every field fits in well under this; anything larger answers 413.
+MAX_BODY_BYTES = 8192
 
 
 class StartRateLimiter:
@@ -51,7 +54,11 @@ class StartRateLimiter:
 
 @callback
 def async_register_webhook(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
-    """Register the entry's webhook (local only, POST only) until the entry unloads."""
+    """Register the entry's webhook (POST only) until the entry unloads.
+
+    It answers the local network only, unless the user allowed remote calls
+    in the options (for example through Home Assistant Cloud).
+    """
     webhook_id: str = entry.data[CONF_WEBHOOK_ID]
     limiter = StartRateLimiter()
 
@@ -59,7 +66,13 @@ def async_register_webhook(hass: HomeAssistant, entry: DashboardCastConfigEntry)
         return await _handle(hass, entry, limiter, request)
 
     webhook.async_register(
-        hass, DOMAIN, entry.title, webhook_id, handle, local_only=True, allowed_methods=["POST"]
+        hass,
+        DOMAIN,
+        entry.title,
+        webhook_id,
+        handle,
+        local_only=not entry.options.get(CONF_WEBHOOK_REMOTE, False),
+        allowed_methods=["POST"],
     )
     entry.async_on_unload(lambda: webhook.async_unregister(hass, webhook_id))
 
@@ -100,9 +113,17 @@ async def _handle(
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    too_large = _RequestError(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body must be at most {MAX_BODY_BYTES} bytes"
+    )
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise too_large
+    raw = await request.content.read(MAX_BODY_BYTES + 1)  # never more, whatever is sent
+    if len(raw) > MAX_BODY_BYTES:
+        raise too_large
     try:
-        body: Any = await request.json()
-    except ValueError:
+        body: Any = json.loads(raw)
+    except ValueError, RecursionError:  # also bytes that are not UTF-8, or nested too deep
         raise _RequestError(HTTPStatus.BAD_REQUEST, "The body is not valid JSON") from None
     if not isinstance(body, dict):
         raise _RequestError(HTTPStatus.BAD_REQUEST, "The body must be a JSON object")

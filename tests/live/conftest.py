@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, get_te
 import pytest_socket
 
 from custom_components.dashboard_cast.const import (
+    CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
     CONF_TARGET,
     DEFAULT_OPTIONS,
@@ -26,6 +27,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
 from ..cast_emulator import CastDevice
+from ..conftest import CALLBACK_SECRET
 from ..media import close_to, latest_colour
 
 RED = (255, 0, 0)
@@ -180,8 +182,12 @@ async def add_dashboard_cast(
         domain=DOMAIN,
         title=device.name,
         unique_id=cast.unique_id,
-        minor_version=2,
-        data={CONF_TARGET: cast.id, CONF_WEBHOOK_ID: f"webhook-{device.host}"},
+        minor_version=3,
+        data={
+            CONF_TARGET: cast.id,
+            CONF_WEBHOOK_ID: f"webhook-{device.host}",
+            CONF_CALLBACK_SECRET: CALLBACK_SECRET,
+        },
         options={**DEFAULT_OPTIONS, CONF_DASHBOARD: dashboard, **options},
     )
     entry.add_to_hass(hass)

@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.dashboard_cast.auth import STORAGE_KEY
-from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, H264_CODECS
+from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, DOMAIN, H264_CODECS
 from custom_components.dashboard_cast.http import stream_path
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer
 from homeassistant.auth.const import GROUP_ID_READ_ONLY
@@ -21,7 +21,7 @@ from homeassistant.components.camera import async_get_image, async_get_stream_so
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 
 from ..media import pipeline_processes, probe
@@ -269,7 +269,7 @@ async def test_segment_length_follows_option(streamer: TargetStreamer, base_url:
 async def test_chromium_path_from_yaml(
     hass: HomeAssistant, base_url: str, config_entry: MockConfigEntry, colour_page: ColourPage
 ) -> None:
-    """dashboard_cast: chromium_path picks the browser; one that is not a browser fails cleanly."""
+    """chromium_path picks the browser; one that is not a browser fails cleanly, with a repair."""
     hass.config_entries.async_update_entry(
         config_entry, options={**config_entry.options, CONF_DASHBOARD: colour_page.url}
     )
@@ -281,5 +281,9 @@ async def test_chromium_path_from_yaml(
         await config_entry.runtime_data.streamer.async_start()
     assert config_entry.runtime_data.streamer.session is None
     assert pipeline_processes() == {}
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "chromium_missing")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["error"]
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await release_pipeline(hass)

@@ -1,0 +1,102 @@
+"""Diagnostics of a config entry: the session, the pipeline's figures and the versions.
+
+Webhook ids, secrets, stream tokens and credentials in URLs are redacted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from importlib import metadata
+import re
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
+from homeassistant.const import CONF_WEBHOOK_ID
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_BASE_URL, CONF_CALLBACK_SECRET, CONF_DASHBOARD
+from .data import DashboardCastConfigEntry
+from .status_callback import without_credentials
+from .streamer import DATA_DOMAIN
+
+TO_REDACT = {CONF_WEBHOOK_ID, CONF_CALLBACK_SECRET}
+# user:password@ in any URL inside free text, such as an error message.
+_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _scrub(text: str | None) -> str | None:
+    """Free text without credentials in URLs or anything shaped like a stream token."""
+    if text is None:
+        return None
+    return _TOKEN.sub("**REDACTED**", _CREDENTIALS.sub("**REDACTED**@", text))
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: DashboardCastConfigEntry
+) -> dict[str, Any]:
+    """Return what helps to debug an entry, without its secrets."""
+    domain = hass.data[DATA_DOMAIN]
+    data = entry.runtime_data
+    controller, streamer = data.controller, data.streamer
+    session = streamer.session
+    stats = session.stats if session is not None else streamer.last_stats
+    options = dict(entry.options)
+    for key in (CONF_DASHBOARD, CONF_BASE_URL):
+        if key in options:
+            options[key] = without_credentials(str(options[key]))
+    current = controller.current
+    pipeline: dict[str, Any] | None = None
+    if stats is not None:
+        running_ffmpeg = (
+            session.encoder.cpu_seconds()
+            if session is not None and session.encoder is not None
+            else 0.0
+        )
+        pipeline = {
+            **asdict(stats),
+            "last_error": _scrub(stats.last_error),
+            "dropped_frames": stats.dropped_frames,
+            "ffmpeg_cpu_seconds": round(stats.ffmpeg_cpu_seconds + running_ffmpeg, 2),
+        }
+    ffmpeg_version, _ = await get_ffmpeg_manager(hass).async_get_version()
+    return {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": options,
+        },
+        "session": {
+            "state": controller.state,
+            "session_id": current.identity.session_id if current is not None else None,
+            "dashboard": without_credentials(current.dashboard) if current is not None else None,
+            "end_reason": controller.end_reason,
+            "last_error": _scrub(controller.last_error),
+            "pipeline_running": session is not None,
+        },
+        "pipeline": pipeline,
+        "browser": {
+            "running": domain.pool.running,
+            "launches": domain.pool.launches,
+            "chromium_cpu_seconds": round(
+                await hass.async_add_executor_job(domain.pool.cpu_seconds), 2
+            ),
+        },
+        "status_callbacks": {
+            "delivered": data.callbacks.delivered,
+            "failed": data.callbacks.failed,
+            "last_error": _scrub(data.callbacks.last_error),
+        },
+        "versions": {
+            "chromium": domain.pool.version,
+            "ffmpeg": ffmpeg_version,
+            "playwright": await hass.async_add_executor_job(_package_version, "playwright"),
+        },
+    }
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,71 @@
+"""What the pipeline watchdog counts and how often it may restart a part."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+import os
+import time
+
+# A part may restart this often within the window; one more failure ends the session.
+MAX_RESTARTS = 3
+RESTART_WINDOW_SECONDS = 120.0
+# The first restart is immediate (the stream must recover within seconds); later
+# ones in the window wait longer, so a part that keeps failing does not spin.
+RESTART_DELAYS = (0.0, 1.0, 2.0)
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class RestartsExhaustedError(Exception):
+    """A part failed again after its last allowed restart."""
+
+
+class RestartBudget:
+    """Restarts of one session's parts, within a sliding window."""
+
+    def __init__(self, limit: int = MAX_RESTARTS, window: float = RESTART_WINDOW_SECONDS) -> None:
+        """Allow limit restarts per window seconds."""
+        self._limit = limit
+        self._window = window
+        self._times: deque[float] = deque()
+
+    def next_delay(self) -> float:
+        """Record a failure; return how long to wait before the restart, or raise."""
+        now = time.monotonic()
+        while self._times and now - self._times[0] >= self._window:
+            self._times.popleft()
+        if len(self._times) >= self._limit:
+            raise RestartsExhaustedError
+        delay = RESTART_DELAYS[min(len(self._times), len(RESTART_DELAYS) - 1)]
+        self._times.append(now)
+        return delay
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """One session's figures, kept across restarts of its parts (for diagnostics)."""
+
+    frames_in: int = 0  # frames the screencast delivered
+    fresh_frames_out: int = 0  # of those, frames the encoder received
+    frames_out: int = 0  # frames written to FFmpeg, repeats included
+    restarts: int = 0
+    last_error: str | None = None
+    ffmpeg_cpu_seconds: float = 0.0  # of FFmpeg processes that already exited
+
+    @property
+    def dropped_frames(self) -> int:
+        """Captured frames replaced by a newer one before the encoder took them."""
+        return max(0, self.frames_in - self.fresh_frames_out)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a process so far; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    # After "pid (comm) ": state is field 3, utime 14 and stime 15.
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS

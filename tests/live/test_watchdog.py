@@ -1,0 +1,154 @@
+"""The watchdog: a crashed or hung part restarts behind the same URL while the TV plays."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import contextlib
+import os
+import signal
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import async_capture_events
+
+from custom_components.dashboard_cast.browser import chromium_processes
+from custom_components.dashboard_cast.const import DOMAIN, EVENT_SESSION_FAILED
+from custom_components.dashboard_cast.session import StreamSession
+from custom_components.dashboard_cast.streamer import DATA_DOMAIN
+from homeassistant.core import HomeAssistant
+
+from ..cast_emulator import CastDevice
+from ..media import fetch, pipeline_processes
+from .conftest import BLUE, RED, ColourPage, wait_for
+from .test_cast import TV, add_player, state_of, wait_for_screen
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def play(
+    hass: HomeAssistant, colour_page: ColourPage, tv: CastDevice
+) -> tuple[str, StreamSession]:
+    """Cast the colour page to the TV; return our player and the running session."""
+    entry, player = await add_player(hass, tv, colour_page.url)
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    await wait_for_screen(tv, RED)
+    session = entry.runtime_data.streamer.session
+    assert session is not None
+    return player, session
+
+
+async def media_playlist(session: StreamSession, base_url: str) -> str:
+    url = f"{base_url}/api/dashboard_cast/{session.token}/media.m3u8"
+    return (await fetch(url)).decode()
+
+
+def kill_ffmpeg(session: StreamSession) -> None:
+    assert session.encoder is not None
+    assert session.encoder.pid is not None
+    os.kill(session.encoder.pid, signal.SIGKILL)
+
+
+def kill_chromium(session: StreamSession) -> None:
+    for pid in chromium_processes():
+        os.kill(pid, signal.SIGKILL)
+
+
+def freeze_chromium(session: StreamSession) -> None:
+    """A hang: every Chromium process stops and answers nothing."""
+    for pid in chromium_processes():
+        os.kill(pid, signal.SIGSTOP)
+
+
+async def crash_page(session: StreamSession) -> None:
+    page = session._page
+    assert page is not None
+    cdp = await page.context.new_cdp_session(page)
+    with contextlib.suppress(Exception):  # the page dies before it can answer
+        await cdp.send("Page.crash")
+
+
+async def _sync(action: Callable[[StreamSession], None], session: StreamSession) -> None:
+    action(session)
+
+
+FAULTS: dict[str, Callable[[StreamSession], Awaitable[None]]] = {
+    "ffmpeg_exit": lambda session: _sync(kill_ffmpeg, session),
+    "chromium_crash": lambda session: _sync(kill_chromium, session),
+    "chromium_hang": lambda session: _sync(freeze_chromium, session),
+    "page_crash": crash_page,
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_part_restarts_in_place(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    fault: str,
+) -> None:
+    """After the fault the TV keeps its stream URL and follows the page again."""
+    tv = cast_devices[TV]
+    player, session = await play(hass, colour_page, tv)
+    launches = hass.data[DATA_DOMAIN].pool.launches
+
+    await FAULTS[fault](session)
+    await wait_for(lambda: session.stats.restarts == 1, timeout=10)
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+
+    assert len(tv.loads) == 1  # never re-cast: the same URL went on playing
+    assert state_of(hass, player) == "playing"
+    assert session.stats.restarts == 1
+    assert session.stats.last_error
+    assert list(pipeline_processes().values()).count("ffmpeg") == 1
+    playlist = await media_playlist(session, base_url)
+    if fault == "ffmpeg_exit":
+        assert "#EXT-X-DISCONTINUITY" in playlist  # timestamps start over
+        assert hass.data[DATA_DOMAIN].pool.launches == launches
+    elif fault.startswith("chromium"):
+        assert hass.data[DATA_DOMAIN].pool.launches == launches + 1
+    else:
+        assert hass.data[DATA_DOMAIN].pool.launches == launches  # only the page reopened
+    attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
+    assert attributes["end_reason"] is None
+
+
+async def test_repeated_failures_end_the_session_as_failed(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """A part that keeps failing backs off, then the session fails with the reason."""
+    tv = cast_devices[TV]
+    failed = async_capture_events(hass, EVENT_SESSION_FAILED)
+    with patch("custom_components.dashboard_cast.watchdog.RESTART_DELAYS", (0.0, 0.2, 0.4)):
+        player, session = await play(hass, colour_page, tv)
+        stream = f"{base_url}/api/dashboard_cast/{session.token}/master.m3u8"
+        for restarts in range(1, 4):
+            kill_ffmpeg(session)
+            await wait_for(
+                lambda restarts=restarts: (
+                    session.stats.restarts == restarts  # type: ignore[misc]
+                    and session.encoder is not None
+                    and session.encoder.returncode is None
+                    and session.encoder.pid is not None
+                ),
+                timeout=10,
+            )
+        kill_ffmpeg(session)
+        await wait_for(lambda: state_of(hass, player) == "off", timeout=10)
+
+    attributes: dict[str, Any] = hass.states.get(player).attributes  # type: ignore[union-attr]
+    assert attributes["end_reason"] == "failed"
+    assert "FFmpeg exited" in attributes["last_error"]
+    assert len(failed) == 1
+    assert failed[0].data["reason"] == "failed"
+    assert "FFmpeg exited" in failed[0].data["error"]
+    assert "ffmpeg" not in pipeline_processes().values()
+    assert session.out_dir is None
+    with pytest.raises(AssertionError, match="404"):
+        await fetch(stream)
