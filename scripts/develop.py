@@ -189,7 +189,12 @@ async def login(session: aiohttp.ClientSession, base: str) -> str:
 
 
 async def ensure_demo_dashboard(session: aiohttp.ClientSession, base: str, token: str) -> None:
-    """Create the demo dashboard through the websocket API if it is missing."""
+    """Confirm the HTTP configuration and create the demo dashboard if it is missing.
+
+    Home Assistant 2026.10 moves the YAML http: section into storage as a
+    pending trial, and restarts with its defaults 5 minutes later unless the
+    user confirms it: confirm it, as a user would once the frontend answers.
+    """
     async with session.ws_connect(f"{base}/api/websocket") as ws:
         await ws.receive_json()  # auth_required
         await ws.send_json({"type": "auth", "access_token": token})
@@ -203,11 +208,13 @@ async def ensure_demo_dashboard(session: aiohttp.ClientSession, base: str, token
                 raise RuntimeError(f"{message['type']} failed: {reply.get('error')}")
             return reply.get("result")
 
-        dashboards = await call(1, type="lovelace/dashboards/list")
+        await ws.send_json({"id": 1, "type": "http/config/promote"})
+        await ws.receive_json()  # an error only means nothing was pending
+        dashboards = await call(2, type="lovelace/dashboards/list")
         if any(board["url_path"] == DEMO_DASHBOARD for board in dashboards):
             return
         await call(
-            2,
+            3,
             type="lovelace/dashboards/create",
             url_path=DEMO_DASHBOARD,
             title="Demo",
@@ -217,7 +224,7 @@ async def ensure_demo_dashboard(session: aiohttp.ClientSession, base: str, token
             mode="storage",
         )
         await call(
-            3, type="lovelace/config/save", url_path=DEMO_DASHBOARD, config=DEMO_DASHBOARD_CONFIG
+            4, type="lovelace/config/save", url_path=DEMO_DASHBOARD, config=DEMO_DASHBOARD_CONFIG
         )
 
 

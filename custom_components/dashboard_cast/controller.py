@@ -162,8 +162,7 @@ class CastController:
         )
         previous = self._task
         if previous is not None and self.current is not None:
-            self._cancel_reasons[self.current.identity.session_id] = EndReason.REPLACED
-            previous.cancel()
+            self._cancel(previous, self.current, EndReason.REPLACED)
         self.current = request
         self.end_reason = None
         self.last_error = None
@@ -183,8 +182,7 @@ class CastController:
                 self.end_reason = reason
                 self._set_state(MediaPlayerState.OFF)
             return
-        self._cancel_reasons[current.identity.session_id] = reason
-        task.cancel()
+        self._cancel(task, current, reason)
         await asyncio.wait([task])
 
     @property
@@ -224,14 +222,25 @@ class CastController:
         finally:
             await self._end(request, reason, error, log)
 
+    def _cancel(self, task: asyncio.Task[None], request: StartRequest, reason: EndReason) -> None:
+        """Cancel a session task once: a second cancel would cut its cleanup short.
+
+        A task already cancelled is tearing down its pipeline; cancelling it
+        again would interrupt that and leave Chromium pages, FFmpeg or temp
+        folders behind. Its first reason stands.
+        """
+        if task.cancelling():
+            return
+        self._cancel_reasons[request.identity.session_id] = reason
+        task.cancel()
+
     @callback
     def _pipeline_failed(self, identity: SessionIdentity, error: str) -> None:
         """The watchdog gave up: end that session as failed, if it still runs."""
         if self._task is None or self.current is None or self.current.identity != identity:
             return
-        self._cancel_reasons[identity.session_id] = EndReason.FAILED
         self._failures[identity.session_id] = error
-        self._task.cancel()
+        self._cancel(self._task, self.current, EndReason.FAILED)
 
     async def _cast_and_watch(self, request: StartRequest, log: SessionLogger) -> EndReason:
         """Hand the stream to the device and follow it; return why the session ends."""
