@@ -30,6 +30,10 @@ def session_folders() -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob("dashboard_cast_*"))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="Known bug, issue #5: under churn a second Chromium browser process runs for a while",
+)
 async def test_short_churn_leaves_nothing(
     hass: HomeAssistant,
     base_url: str,
@@ -51,6 +55,8 @@ async def test_short_churn_leaves_nothing(
     await wait_for(lambda: state_of(hass, player) == "playing")
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
     await release_pipeline(hass)
+    # Chromium's processes exit a moment after Playwright's close returns.
+    await wait_for(lambda: browser_processes() == 0)
     baseline = open_files()
 
     rng = random.Random(5)  # noqa: S311 - reproducible churn, not cryptography
