@@ -30,10 +30,6 @@ def session_folders() -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob("dashboard_cast_*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug, issue #5: under churn a second Chromium browser process runs for a while",
-)
 async def test_short_churn_leaves_nothing(
     hass: HomeAssistant,
     base_url: str,
