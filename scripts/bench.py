@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -38,10 +40,12 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
 import develop  # noqa: E402
 
+from custom_components.dashboard_cast.watchdog import (  # noqa: E402
+    cpu_seconds as process_cpu_seconds,
+)
 from tests.cast_emulator import CastDevice  # noqa: E402
 from tests.media import close_to, colour_of, descendants, newest_segment  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CAST_HOST = "127.0.0.2"
 SETTLE_SECONDS = 3.0
 IDLE_SECONDS = 10.0
@@ -72,15 +76,7 @@ COLOURS = [("#c02020", (192, 32, 32)), ("#20c020", (32, 192, 32)), ("#2020c0", (
 
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time of these processes, in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
 
 
 def pss_mb(pids: list[int]) -> float:
@@ -349,18 +345,16 @@ async def response_times(
 ha_idle_rate = 0.0
 
 
-async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
-    """Run Home Assistant, the emulated TV and the test site; measure every case."""
-    global ha_idle_rate  # noqa: PLW0603
-    config_dir = REPO / ".cache" / "bench"
+@contextlib.asynccontextmanager
+async def running_home_assistant(name: str, port: int) -> AsyncIterator[HomeAssistant]:
+    """`hass` in a fresh config folder .cache/<name>, onboarded, with the demo dashboard.
+
+    The demo configuration of scripts/develop, quiet: logging costs CPU too.
+    """
+    config_dir = REPO / ".cache" / name
     shutil.rmtree(config_dir, ignore_errors=True)
     config_dir.mkdir(parents=True)
-    # The demo configuration, quiet: logging costs CPU too.
     develop.prepare_config_dir(config_dir, port, log_level="warning", our_log_level="warning")
-    tv = CastDevice(CAST_HOST, "Bench TV")
-    await tv.start()
-    site = TestSite()
-    await site.start()
     base = f"http://127.0.0.1:{port}"
     hass = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "homeassistant", "-c", str(config_dir),
@@ -372,7 +366,22 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             await develop.onboard(http, base, await develop.wait_until_up(http, base, hass))
             token = await develop.login(http, base)
             await develop.ensure_demo_dashboard(http, base, token)
-            ha = HomeAssistant(http, base, token, hass.pid)
+            yield HomeAssistant(http, base, token, hass.pid)
+    finally:
+        if hass.returncode is None:
+            hass.terminate()
+            await hass.wait()
+
+
+async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
+    """Run Home Assistant, the emulated TV and the test site; measure every case."""
+    global ha_idle_rate  # noqa: PLW0603
+    tv = CastDevice(CAST_HOST, "Bench TV")
+    await tv.start()
+    site = TestSite()
+    await site.start()
+    try:
+        async with running_home_assistant("bench", port) as ha:
             await ha.flow("cast", {"known_hosts": [CAST_HOST]})
             await ha.wait_for_state("media_player.bench_tv", {"off", "idle"})
             entry = await ha.flow("dashboard_cast", {"entity_id": "media_player.bench_tv"})
@@ -380,20 +389,19 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             player = "media_player.bench_tv_dashboard"
             await ha.wait_for_state(player, {"off"})
             print("  measuring Home Assistant at rest", file=sys.stderr)
-            before = cpu_by_role(hass.pid)["ha"]
+            before = cpu_by_role(ha.pid)["ha"]
             await asyncio.sleep(IDLE_SECONDS)
-            ha_idle_rate = (cpu_by_role(hass.pid)["ha"] - before) / IDLE_SECONDS
+            ha_idle_rate = (cpu_by_role(ha.pid)["ha"] - before) / IDLE_SECONDS
             results = []
             for name in names:
                 print(f"  {name}", file=sys.stderr)
                 results.append(await run_case(ha, entry_id, player, site, name, seconds))
             print("  response times", file=sys.stderr)
             webhook_id = await webhook_of(ha, entry_id)
-            responses = await response_times(ha, player, f"{base}/api/webhook/{webhook_id}", site)
+            responses = await response_times(
+                ha, player, f"{ha.base}/api/webhook/{webhook_id}", site
+            )
     finally:
-        if hass.returncode is None:
-            hass.terminate()
-            await hass.wait()
         await site.stop()
         await tv.stop()
     return {"ha_idle_cpu": round(ha_idle_rate, 3), "cases": results, "responses": responses}

@@ -26,7 +26,6 @@ import json
 import os
 from pathlib import Path
 import random
-import shutil
 import signal
 import statistics
 import sys
@@ -38,7 +37,14 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
-from bench import COLOURS, HomeAssistant, TestSite, print_table, roles  # noqa: E402
+from bench import (  # noqa: E402
+    COLOURS,
+    HomeAssistant,
+    TestSite,
+    print_table,
+    roles,
+    running_home_assistant,
+)
 import develop  # noqa: E402
 
 from tests.cast_emulator import CastDevice  # noqa: E402
@@ -245,28 +251,14 @@ FAULTS = ["ffmpeg_killed", "chromium_killed", "chromium_frozen", "renderer_kille
 
 async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) -> dict[str, Any]:
     """Run Home Assistant with three emulated TVs; churn, check, crash, recover."""
-    config_dir = REPO / ".cache" / "soak"
-    shutil.rmtree(config_dir, ignore_errors=True)
-    config_dir.mkdir(parents=True)
-    develop.prepare_config_dir(config_dir, port, log_level="warning", our_log_level="warning")
     devices = [CastDevice(host, name) for host, name in HOSTS.items()]
     for device in devices:
         await device.start()
     site = TestSite()
     await site.start()
-    base = f"http://127.0.0.1:{port}"
-    hass = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "homeassistant", "-c", str(config_dir),
-        preexec_fn=develop.die_with_parent,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        async with aiohttp.ClientSession() as http:
-            await develop.onboard(http, base, await develop.wait_until_up(http, base, hass))
-            token = await develop.login(http, base)
-            await develop.ensure_demo_dashboard(http, base, token)
-            ha = HomeAssistant(http, base, token, hass.pid)
-            targets = await add_targets(ha, base, devices)
+        async with running_home_assistant("soak", port) as ha:
+            targets = await add_targets(ha, devices)
             print("  warm-up", file=sys.stderr)
             for target in targets:
                 await operate(ha, target, random.Random(0))  # noqa: S311
@@ -275,12 +267,12 @@ async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) 
                 await ha.post("/api/services/dashboard_cast/stop", {"entity_id": target.player})
                 target.expect_on = False
             await asyncio.sleep(IDLE_CLOSE_SECONDS)
-            baseline = {"open_files": open_files(hass.pid), "rss_mb": rss_mb(hass.pid)}
+            baseline = {"open_files": open_files(ha.pid), "rss_mb": rss_mb(ha.pid)}
             print(f"  churn: {ops} operations", file=sys.stderr)
             result = await churn(ha, targets, ops, seed)
             await asyncio.sleep(IDLE_CLOSE_SECONDS)
-            browsers, ffmpegs = pipeline_counts(hass.pid)
-            after = {"open_files": open_files(hass.pid), "rss_mb": rss_mb(hass.pid)}
+            browsers, ffmpegs = pipeline_counts(ha.pid)
+            after = {"open_files": open_files(ha.pid), "rss_mb": rss_mb(ha.pid)}
             result["after_stop"] = {
                 "browsers": browsers,
                 "ffmpeg": ffmpegs,
@@ -300,16 +292,13 @@ async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) 
                 for fault in (faults if crashes else [])
             ]
     finally:
-        if hass.returncode is None:
-            hass.terminate()
-            await hass.wait()
         await site.stop()
         for device in devices:
             await device.stop()
     return result
 
 
-async def add_targets(ha: HomeAssistant, base: str, devices: list[CastDevice]) -> list[Target]:
+async def add_targets(ha: HomeAssistant, devices: list[CastDevice]) -> list[Target]:
     """The TVs through the cast flow, and a Dashboard Cast entry for each."""
     await ha.flow("cast", {"known_hosts": [device.host for device in devices]})
     targets = []
@@ -323,7 +312,7 @@ async def add_targets(ha: HomeAssistant, base: str, devices: list[CastDevice]) -
         webhook = flow["description_placeholders"]["webhook_url"].rsplit("/", 1)[1]
         player = cast + "_dashboard"
         await ha.wait_for_state(player, {"off"})
-        targets.append(Target(device, player, f"{base}/api/webhook/{webhook}"))
+        targets.append(Target(device, player, f"{ha.base}/api/webhook/{webhook}"))
     return targets
 
 

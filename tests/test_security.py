@@ -81,6 +81,16 @@ async def test_webhook_refuses_oversized_bodies(
     assert loaded.runtime_data.controller.current is None
 
 
+def verified_status(headers: dict[str, str], body: bytes) -> Any:
+    """The JSON status of a callback, after checking its signature with the entry's secret."""
+    timestamp, digest = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
+    expected = hmac.new(
+        CALLBACK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(digest, expected)
+    return json.loads(body)
+
+
 async def callback_server(
     statuses: list[int],
 ) -> tuple[str, list[tuple[dict[str, str], bytes]], web.AppRunner]:
@@ -116,12 +126,7 @@ async def test_status_callback_is_signed_and_retried(
     assert len(received) == 3
     assert (callbacks.delivered, callbacks.failed) == (1, 0)
     for headers, body in received:
-        timestamp, digest = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
-        expected = hmac.new(
-            CALLBACK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-        ).hexdigest()
-        assert hmac.compare_digest(digest, expected)
-        assert json.loads(body) == {"event": "started", "session_id": "ab12"}
+        assert verified_status(headers, body) == {"event": "started", "session_id": "ab12"}
 
 
 @pytest.mark.usefixtures("socket_enabled")

@@ -18,7 +18,7 @@ from .priority import descendants, lower_priority_of_children
 from .watchdog import cpu_seconds
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Playwright
+    from playwright.async_api import Browser, CDPSession, Playwright
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class BrowserPool:
         self._browser: Browser | None = None
         self._users = 0
         self._idle_handle: asyncio.TimerHandle | None = None
+        self._browser_cdp: CDPSession | None = None  # of the running browser
         self.version: str | None = None  # of the browser last launched
         self.launches = 0
 
@@ -138,14 +139,18 @@ class BrowserPool:
             await self._close_locked()
 
     async def async_answers(self, browser: Browser) -> bool:
-        """Tell whether the browser process answers (a page may hang on its own)."""
-        if not browser.is_connected():
-            return False
+        """Tell whether the browser process answers (a page may hang on its own).
+
+        Every stream's watchdog asks about once a second: one DevTools session
+        to the running browser serves them all.
+        """
+        if not browser.is_connected() or browser is not self._browser:
+            return False  # closed, or already replaced by a new browser
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
-                cdp = await browser.new_browser_cdp_session()
-                await cdp.send("Browser.getVersion")
-                await cdp.detach()
+                if self._browser_cdp is None:
+                    self._browser_cdp = await browser.new_browser_cdp_session()
+                await self._browser_cdp.send("Browser.getVersion")
         except Exception:  # noqa: BLE001 - timeout or a closed connection: it does not answer
             return False
         return True
@@ -201,6 +206,7 @@ class BrowserPool:
     async def _close_locked(self) -> None:
         browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = None
+        self._browser_cdp = None
         if browser is not None:
             try:
                 async with asyncio.timeout(CLOSE_TIMEOUT):

@@ -53,7 +53,6 @@ class ScreencastCapture:
         self._ack_handles: set[asyncio.TimerHandle] = set()
         self._ack_tasks: set[asyncio.Task[None]] = set()
         self.latest = latest
-        self.frames_in = 0
         self.stats = stats if stats is not None else PipelineStats()
         self.last_frame_at = 0.0  # loop time of the latest frame
 
@@ -94,7 +93,6 @@ class ScreencastCapture:
         if self._cdp is None:  # a frame still in flight while stop() runs
             return
         self.latest = base64.b64decode(event["data"])
-        self.frames_in += 1
         self.stats.frames_in += 1
         loop = asyncio.get_running_loop()
         now = self.last_frame_at = loop.time()

@@ -21,25 +21,39 @@ class RestartsExhaustedError(Exception):
     """A part failed again after its last allowed restart."""
 
 
+class SlidingWindow:
+    """Events of the last window seconds, at most limit of them."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        """Allow limit events per window seconds."""
+        self._limit = limit
+        self._window = window
+        self._times: deque[float] = deque()
+
+    def admit(self) -> int | None:
+        """Record an event and return how many came before it in the window; None if full."""
+        now = time.monotonic()
+        while self._times and now - self._times[0] >= self._window:
+            self._times.popleft()
+        if len(self._times) >= self._limit:
+            return None
+        self._times.append(now)
+        return len(self._times) - 1
+
+
 class RestartBudget:
     """Restarts of one session's parts, within a sliding window."""
 
     def __init__(self, limit: int = MAX_RESTARTS, window: float = RESTART_WINDOW_SECONDS) -> None:
         """Allow limit restarts per window seconds."""
-        self._limit = limit
-        self._window = window
-        self._times: deque[float] = deque()
+        self._restarts = SlidingWindow(limit, window)
 
     def next_delay(self) -> float:
         """Record a failure; return how long to wait before the restart, or raise."""
-        now = time.monotonic()
-        while self._times and now - self._times[0] >= self._window:
-            self._times.popleft()
-        if len(self._times) >= self._limit:
+        earlier = self._restarts.admit()
+        if earlier is None:
             raise RestartsExhaustedError
-        delay = RESTART_DELAYS[min(len(self._times), len(RESTART_DELAYS) - 1)]
-        self._times.append(now)
-        return delay
+        return RESTART_DELAYS[min(earlier, len(RESTART_DELAYS) - 1)]
 
 
 @dataclass(slots=True)

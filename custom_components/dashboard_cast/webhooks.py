@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 import json
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +19,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
 from .data import DashboardCastConfigEntry
 from .fields import START_FIELDS, start_arguments
+from .watchdog import SlidingWindow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,19 +36,11 @@ class StartRateLimiter:
 
     def __init__(self, limit: int = MAX_STARTS, window: float = RATE_WINDOW_SECONDS) -> None:
         """Allow limit starts per window seconds."""
-        self._limit = limit
-        self._window = window
-        self._accepted: deque[float] = deque()
+        self._starts = SlidingWindow(limit, window)
 
     def allow(self) -> bool:
         """Record a start and tell whether it is within the limit."""
-        now = time.monotonic()
-        while self._accepted and now - self._accepted[0] >= self._window:
-            self._accepted.popleft()
-        if len(self._accepted) >= self._limit:
-            return False
-        self._accepted.append(now)
-        return True
+        return self._starts.admit() is not None
 
 
 @callback

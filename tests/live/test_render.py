@@ -64,7 +64,7 @@ async def test_stream_shows_page_and_follows_changes(
     assert session.capture is not None
     assert session.encoder is not None
     # The feeder repeats frames; the damage-driven screencast sends far fewer.
-    assert session.capture.frames_in < session.encoder.frames_out
+    assert session.stats.frames_in < session.encoder.frames_out
 
 
 async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -> None:
