@@ -48,7 +48,7 @@ from bench import (  # noqa: E402
 import develop  # noqa: E402
 
 from tests.cast_emulator import CastDevice  # noqa: E402
-from tests.media import close_to, colour_of, newest_segment  # noqa: E402
+from tests.media import browser_pids, close_to, colour_of, newest_segment  # noqa: E402
 
 HOSTS = {"127.0.0.2": "Soak TV one", "127.0.0.3": "Soak TV two", "127.0.0.4": "Soak TV three"}
 IDLE_CLOSE_SECONDS = 65.0  # the browser closes 60 s after the last stream
@@ -82,15 +82,7 @@ def rss_mb(pid: int) -> float:
 
 def pipeline_counts(hass_pid: int) -> tuple[int, int]:
     """Chromium browser processes (not their helpers) and FFmpeg processes of Home Assistant."""
-    found = roles(hass_pid)
-    browsers = 0
-    for pid in found["chromium"]:
-        try:
-            if b"--type=" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                browsers += 1
-        except OSError:
-            continue
-    return browsers, len(found["ffmpeg"])
+    return len(browser_pids(hass_pid)), len(roles(hass_pid)["ffmpeg"])
 
 
 def temp_folders() -> int:

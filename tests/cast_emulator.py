@@ -116,6 +116,8 @@ class CastDevice:
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_change: Callable[[], None] | None = None
+        # Receiver message types that drop the sender's connection, once each.
+        self.drop_connection_on: set[str] = set()
 
     @property
     def loaded_url(self) -> str | None:
@@ -229,6 +231,12 @@ class CastDevice:
         data: dict[str, Any],
         request_id: int,
     ) -> None:
+        if kind in self.drop_connection_on:
+            # The connection resets before the device answers, as when
+            # pychromecast hits a socket error (home-assistant/core#141619).
+            self.drop_connection_on.discard(kind)
+            connection.writer.close()
+            return
         if kind == "LAUNCH":
             if self.app is None or self.app["appId"] != data["appId"]:
                 self._close_app()

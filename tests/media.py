@@ -17,6 +17,7 @@ from custom_components.dashboard_cast.priority import descendants
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
 PIPELINE_PROCESSES = {"chromium", "chrome", "headless_shell", "ffmpeg"}
+CHROMIUM_NAMES = ("chrom", "headless_shell")
 
 
 async def run(*args: str) -> bytes:
@@ -103,17 +104,30 @@ def pipeline_processes() -> dict[int, str]:
     }
 
 
-def browser_processes() -> int:
-    """How many Chromium browsers (not their renderers and helpers) this test run started."""
-    count = 0
-    for pid, name in pipeline_processes().items():
-        if name not in ("chromium", "chrome", "headless_shell"):
+def browser_pids(root: int) -> list[int]:
+    """Chromium browser processes under root: not their helpers, nor passing forks.
+
+    Helpers carry --type= on their command line. Debian's /usr/bin/chromium is
+    a shell script whose subshells are named chromium too, and a forked child
+    carries its parent's command line until it execs. So a browser is a
+    Chromium process without --type= whose parent is not Chromium.
+    """
+    processes = descendants(root)
+    found = []
+    for pid, name in processes.items():
+        if not name.startswith(CHROMIUM_NAMES):
             continue
         try:
-            # Chromium rewrites its command line: arguments may be joined by spaces.
+            stat = Path(f"/proc/{pid}/stat").read_text()
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            continue
-        if b"--type=" not in cmdline:
-            count += 1
-    return count
+            continue  # exited meanwhile
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if b"--type=" not in cmdline and not processes.get(parent, "").startswith(CHROMIUM_NAMES):
+            found.append(pid)
+    return found
+
+
+def browser_processes() -> int:
+    """How many Chromium browsers this test run started."""
+    return len(browser_pids(os.getpid()))

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+import logging
 import re
 import time
 from typing import Any
@@ -55,6 +56,8 @@ from .session import SessionIdentity, SessionLogger, session_logger
 from .status_callback import StatusCallbacks
 from .streamer import TargetStreamer, stream_base_url
 
+_LOGGER = logging.getLogger(__name__)
+
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 # Cast app ids of a device showing nothing of its own: no app, the backdrop, or
 # the Default Media Receiver with nothing loaded.
@@ -62,7 +65,12 @@ NO_APP_IDS = {None, "E8C28D3C", "CC1AD845"}
 SHOWING_STATES = {MediaPlayerState.PLAYING, MediaPlayerState.BUFFERING, MediaPlayerState.PAUSED}
 PLAYABLE_TIMEOUT = 30.0  # from start to two segments
 PLAY_TIMEOUT = 20.0  # from play_media to the device reporting our stream
-QUIT_TIMEOUT = 10.0
+QUIT_TIMEOUT = 15.0  # room for one retry after a cast connection reset
+# pychromecast resets its connection on any socket error (two threads writing
+# at once is enough: home-assistant/core#141619) and an action caught in that
+# moment fails, although the device answers again a second later.
+CAST_RETRY_DELAY = 1.0
+CAST_RECONNECT_TIMEOUT = 10.0
 # keep_casting: wait this long before re-casting, doubling up to the maximum;
 # a cast that played this long resets the delay.
 RECAST_DELAY = 2.0
@@ -299,11 +307,9 @@ class CastController:
         if url is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
         thumbnail = url.rsplit("/", 1)[0] + "/" + THUMBNAIL
-        await self._hass.services.async_call(
-            MEDIA_PLAYER_DOMAIN,
+        await self._call_cast(
             SERVICE_PLAY_MEDIA,
             {
-                ATTR_ENTITY_ID: self.target,
                 ATTR_MEDIA_CONTENT_ID: url,
                 ATTR_MEDIA_CONTENT_TYPE: HLS_CONTENT_TYPE,
                 ATTR_MEDIA_EXTRA: {
@@ -313,8 +319,34 @@ class CastController:
                     "media_info": {"hlsVideoSegmentFormat": "fmp4"},
                 },
             },
-            blocking=True,
         )
+
+    async def _call_cast(
+        self,
+        service: str,
+        data: dict[str, Any],
+        still_needed: Callable[[State | None], bool] = lambda _: True,
+    ) -> None:
+        """Call a media_player action on the target; once more if the cast connection reset."""
+        call = {ATTR_ENTITY_ID: self.target, **data}
+        try:
+            await self._hass.services.async_call(MEDIA_PLAYER_DOMAIN, service, call, blocking=True)
+        except HomeAssistantError as err:
+            _LOGGER.debug(
+                "%s on %s failed, retrying once: %s",
+                service,
+                self.target,
+                without_stream_urls(str(err)),
+            )
+            await asyncio.sleep(CAST_RETRY_DELAY)
+            try:
+                state = await self._wait_for_target(_is_available, None, CAST_RECONNECT_TIMEOUT)
+            except HomeAssistantError:
+                raise err from None
+            if still_needed(state):
+                await self._hass.services.async_call(
+                    MEDIA_PLAYER_DOMAIN, service, call, blocking=True
+                )
 
     async def _wait_for_target(
         self,
@@ -383,12 +415,7 @@ class CastController:
     async def _quit_app(self, log: SessionLogger) -> None:
         try:
             async with asyncio.timeout(QUIT_TIMEOUT):
-                await self._hass.services.async_call(
-                    MEDIA_PLAYER_DOMAIN,
-                    SERVICE_TURN_OFF,
-                    {ATTR_ENTITY_ID: self.target},
-                    blocking=True,
-                )
+                await self._call_cast(SERVICE_TURN_OFF, {}, still_needed=self._shows_ours)
         except (HomeAssistantError, TimeoutError) as err:
             log.warning("Could not stop the cast app on %s: %s", self.target, err)
 
@@ -453,6 +480,11 @@ def _interruption(state: State | None) -> EndReason:
     if state.state in SHOWING_STATES or state.attributes.get(ATTR_APP_ID) not in NO_APP_IDS:
         return EndReason.TAKEN_OVER
     return EndReason.STOPPED_ON_DEVICE
+
+
+def _is_available(state: State | None) -> bool:
+    """Tell whether the cast entity is connected to its device."""
+    return state is not None and state.state != STATE_UNAVAILABLE
 
 
 def _is_free(state: State | None) -> bool:

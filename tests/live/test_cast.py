@@ -277,6 +277,30 @@ async def test_takeover_ends_session(
     assert len(tv.loads) == loads
 
 
+@pytest.mark.parametrize("dropped", ["LAUNCH", "STOP"])
+async def test_cast_connection_reset_during_hand_off_or_quit(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    dropped: str,
+) -> None:
+    """The cast connection resets as we launch or quit: the action is retried once it is back."""
+    tv = cast_devices[TV]
+    _, player = await add_player(hass, tv, colour_page.url)
+    failed = async_capture_events(hass, EVENT_SESSION_FAILED)
+    tv.drop_connection_on.add(dropped)
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    await wait_for_screen(tv, RED)
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+    assert state_of(hass, player) == "off"
+    assert tv.app is None  # the app was quit, also when the first STOP was lost
+    assert tv.drop_connection_on == set()  # the fault did happen
+    assert failed == []
+    assert len(tv.loads) == 1
+
+
 async def test_keep_casting_recasts_only_once_device_is_free(
     hass: HomeAssistant,
     base_url: str,
