@@ -116,6 +116,31 @@ async def operate(ha: HomeAssistant, target: Target, rng: random.Random) -> str:
     return op
 
 
+async def warm_up(ha: HomeAssistant, targets: list[Target]) -> None:
+    """Stream on every target once, through the action and the webhook, then stop.
+
+    The baseline follows this, so it includes what the first streams load for
+    good (Playwright's modules, Home Assistant's caches), not a leak.
+    """
+    body = {"dashboard": f"{develop.DEMO_DASHBOARD}/home"}
+    for index, target in enumerate(targets):
+        if index % 2:
+            await webhook_call(ha, target, {"action": "start", **body})
+        else:
+            await ha.post(
+                "/api/services/dashboard_cast/start", {"entity_id": target.player, **body}
+            )
+    for target in targets:
+        await ha.wait_for_state(target.player, {"playing"}, limit=60)
+    for index, target in enumerate(targets):
+        if index % 2:
+            await webhook_call(ha, target, {"action": "stop"})
+        else:
+            await ha.post("/api/services/dashboard_cast/stop", {"entity_id": target.player})
+    for target in targets:
+        await ha.wait_for_state(target.player, {"off"})
+
+
 async def webhook_call(ha: HomeAssistant, target: Target, body: dict[str, Any]) -> bool:
     """POST to the target's webhook; False when the rate limit refused it."""
     async with ha.http.post(target.webhook, json=body) as resp:
@@ -252,12 +277,7 @@ async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) 
         async with running_home_assistant("soak", port) as ha:
             targets = await add_targets(ha, devices)
             print("  warm-up", file=sys.stderr)
-            for target in targets:
-                await operate(ha, target, random.Random(0))  # noqa: S311
-            await asyncio.sleep(5)
-            for target in targets:
-                await ha.post("/api/services/dashboard_cast/stop", {"entity_id": target.player})
-                target.expect_on = False
+            await warm_up(ha, targets)
             await asyncio.sleep(IDLE_CLOSE_SECONDS)
             baseline = {"open_files": open_files(ha.pid), "rss_mb": rss_mb(ha.pid)}
             print(f"  churn: {ops} operations", file=sys.stderr)

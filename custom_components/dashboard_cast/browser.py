@@ -45,7 +45,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "googl
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
 CLOSE_TIMEOUT = 5.0
-ANSWER_TIMEOUT = 1.5
+# The browser process answers DevTools at once even while pages work hard.
+ANSWER_TIMEOUT = 1.0
 
 
 def chromium_processes() -> list[int]:

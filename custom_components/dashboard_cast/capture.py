@@ -76,13 +76,17 @@ class ScreencastCapture:
             },
         )
 
-    async def stop(self) -> None:
-        """Stop the screencast; the page may already be gone."""
+    async def stop(self, *, page_answers: bool = True) -> None:
+        """Stop the screencast; the page may already be gone.
+
+        page_answers=False: the page crashed or hangs, and would leave a polite
+        stop waiting for an answer that never comes; just stop listening.
+        """
         cdp, self._cdp = self._cdp, None  # from here on, frames are ignored
         for handle in self._ack_handles:
             handle.cancel()
         self._ack_handles.clear()
-        if cdp is not None:
+        if cdp is not None and page_answers:
             try:
                 await cdp.send("Page.stopScreencast")
                 await cdp.detach()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import logging
@@ -217,16 +217,19 @@ class StreamSession:
         await capture.start()
         self.capture = capture
 
-    async def _close_page(self) -> None:
+    async def _close_page(self, *, page_answers: bool = True) -> None:
         """Stop capturing and close the page's context; the browser may be gone or hung."""
-        page_parts: list[Any] = [self.capture, self._context]
+        capture, context = self.capture, self._context
         self._context = self._page = None
-        for part in page_parts:
-            if part is None:
-                continue
+        closing: list[Callable[[], Awaitable[None]]] = []
+        if capture is not None:
+            closing.append(lambda: capture.stop(page_answers=page_answers))
+        if context is not None:
+            closing.append(context.close)
+        for close in closing:
             try:
                 async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await (part.stop() if isinstance(part, ScreencastCapture) else part.close())
+                    await close()
             except Exception:  # a dead page cannot be closed politely
                 self.log.debug("Page already gone", exc_info=True)
         if self._has_browser:
@@ -301,12 +304,15 @@ class StreamSession:
         if now - capture.last_frame_at < HANG_SECONDS or now - self._last_probe < HANG_SECONDS:
             return None
         self._last_probe = now
-        # Page and browser at once: a hung browser is found without a second wait.
-        page_error, browser_answers = await asyncio.gather(
-            _page_error(capture), self._pool.async_answers(browser)
-        )
-        if not browser_answers:
-            return PART_BROWSER, "Chromium stopped answering"
+        # Page and browser at once, and a silent browser counts as soon as its
+        # own (shorter) wait is over: no second wait for the page.
+        page_probe = asyncio.ensure_future(_page_error(capture))
+        try:
+            if not await self._pool.async_answers(browser):
+                return PART_BROWSER, "Chromium stopped answering"
+            page_error = await page_probe
+        finally:
+            page_probe.cancel()
         if page_error is not None:
             return PART_PAGE, page_error
         return None
@@ -323,7 +329,7 @@ class StreamSession:
         latest = self.latest_frame
         if part == PART_BROWSER and self._browser is not None:
             await self._pool.async_discard(self._browser)  # crashed or hung: kill it
-        await self._close_page()
+        await self._close_page(page_answers=False)
         await self._open_page(latest)
 
     async def _seconds_since_last_segment(self) -> float:
