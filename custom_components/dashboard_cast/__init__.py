@@ -15,7 +15,7 @@ from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
-from .browser import BrowserPool
+from .browser import PLAYWRIGHT_REQUIREMENT, BrowserPool, playwright_importable
 from .const import CONF_CALLBACK_SECRET, CONF_TARGET, DOMAIN, EndReason
 from .controller import CastController
 from .data import DashboardCastConfigEntry, DashboardCastData
@@ -24,6 +24,7 @@ from .issues import (
     async_check_ffmpeg,
     async_check_stream_address,
     async_track_target_removal,
+    check_renderer,
     delete_target_missing_issue,
     raise_target_missing_issue,
 )
@@ -46,11 +47,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all entries share: the browser, the stream view."""
     registry = StreamRegistry()
     pool = BrowserPool(hass, executable_path=config.get(DOMAIN, {}).get(CONF_CHROMIUM_PATH))
+    can_render = await hass.async_add_executor_job(playwright_importable)
     hass.data[DATA_DOMAIN] = DomainData(
-        pool=pool, registry=registry, ffmpeg_binary=get_ffmpeg_manager(hass).binary
+        pool=pool,
+        registry=registry,
+        ffmpeg_binary=get_ffmpeg_manager(hass).binary,
+        can_render=can_render,
     )
     hass.http.register_view(StreamView(hass, registry))
     async_setup_services(hass)
+    check_renderer(hass, can_render, PLAYWRIGHT_REQUIREMENT)
     await async_check_ffmpeg(hass)
 
     async def close_browser(_: Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -45,6 +46,10 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "googl
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
 CLOSE_TIMEOUT = 5.0
+# Not a requirement of the manifest: Playwright publishes no musllinux wheel and
+# its driver is a glibc program, so on Home Assistant OS and Container the
+# requirement could not install and the integration would not load at all.
+PLAYWRIGHT_REQUIREMENT = "playwright==1.65.2"
 # The browser process answers DevTools at once even while pages work hard.
 ANSWER_TIMEOUT = 1.0
 
@@ -56,6 +61,14 @@ def chromium_processes() -> list[int]:
         for pid, name in descendants(os.getpid()).items()
         if name.startswith(CHROMIUM_PROCESS_NAMES)
     ]
+
+
+def playwright_importable() -> bool:
+    """Tell whether the in-process renderer can run here (looks at files: use the executor)."""
+    try:
+        return importlib.util.find_spec("playwright") is not None
+    except ValueError, ImportError:  # a broken or blocked installation
+        return False
 
 
 def find_chromium() -> str | None:

@@ -39,6 +39,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event
 
+from .browser import PLAYWRIGHT_REQUIREMENT
 from .const import (
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
@@ -148,6 +149,12 @@ class CastController:
         **overrides: Any,
     ) -> StartRequest:
         """Schedule a session replacing the running one; raise if it cannot work at all."""
+        if not self._streamer.can_render:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="no_renderer",
+                translation_placeholders={"requirement": PLAYWRIGHT_REQUIREMENT},
+            )
         if stream_base_url(self._hass, self._entry) is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
         target_state = self._hass.states.get(self.target)

@@ -16,6 +16,7 @@ from .data import DashboardCastConfigEntry
 
 ISSUE_CHROMIUM = "chromium_missing"
 ISSUE_FFMPEG = "ffmpeg_missing"
+ISSUE_PLAYWRIGHT = "playwright_missing"
 
 
 def _entry_issue(kind: str, entry: ConfigEntry) -> str:
@@ -40,6 +41,23 @@ def raise_chromium_issue(hass: HomeAssistant, error: str) -> None:
 def delete_chromium_issue(hass: HomeAssistant) -> None:
     """Chromium started."""
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CHROMIUM)
+
+
+@callback
+def check_renderer(hass: HomeAssistant, can_render: bool, requirement: str) -> None:
+    """Raise an issue when Playwright, which renders in this process, is not installed."""
+    if can_render:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_PLAYWRIGHT)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_PLAYWRIGHT,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_PLAYWRIGHT,
+        translation_placeholders={"requirement": requirement},
+    )
 
 
 async def async_check_ffmpeg(hass: HomeAssistant) -> None:

@@ -41,6 +41,7 @@ class DomainData:
     pool: BrowserPool
     registry: StreamRegistry
     ffmpeg_binary: str
+    can_render: bool  # Playwright is importable: the in-process renderer works here
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
@@ -88,6 +89,11 @@ class TargetStreamer:
         self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
         self.session: StreamSession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
+
+    @property
+    def can_render(self) -> bool:
+        """Tell whether a stream can be rendered here at all."""
+        return self._data.can_render
 
     def default_options(self) -> StreamOptions:
         """The entry's options as stream options."""
