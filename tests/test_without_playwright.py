@@ -30,20 +30,12 @@ def no_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "playwright", None)  # import playwright raises
 
 
-def test_every_module_imports_without_playwright() -> None:
-    """No module of the integration imports Playwright when loaded.
+# The render pipeline: what a renderer outside Home Assistant runs.
+PIPELINE = ["browser", "capture", "const", "encoder", "page", "priority", "session", "watchdog"]
 
-    Nor does the manifest require it: it has no musllinux wheel.
-    """
-    modules = sorted(path.stem for path in INTEGRATION.glob("*.py") if path.stem != "__init__")
-    script = (
-        "import sys, importlib\n"
-        "sys.modules['playwright'] = None\n"
-        "importlib.import_module('custom_components.dashboard_cast')\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module('custom_components.dashboard_cast.' + name)\n"
-        "assert not any(name.startswith('playwright.') for name in sys.modules)\n"
-    )
+
+def run_python(script: str) -> None:
+    """Run a script in a fresh interpreter from the repository; fail with its stderr."""
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script],
         cwd=INTEGRATION.parent.parent,
@@ -52,12 +44,44 @@ def test_every_module_imports_without_playwright() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_module_imports_without_playwright() -> None:
+    """No module of the integration imports Playwright when loaded.
+
+    Nor does the manifest require it: it has no musllinux wheel.
+    """
+    modules = sorted(path.stem for path in INTEGRATION.glob("*.py") if path.stem != "__init__")
+    run_python(
+        "import sys, importlib\n"
+        "sys.modules['playwright'] = None\n"
+        "importlib.import_module('custom_components.dashboard_cast')\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module('custom_components.dashboard_cast.' + name)\n"
+        "assert not any(name.startswith('playwright.') for name in sys.modules)\n"
+    )
     assert len(modules) > 20  # the glob found the integration
     manifest = json.loads((INTEGRATION / "manifest.json").read_text())
     assert not any(req.startswith("playwright") for req in manifest["requirements"])
     # What the repair tells users to install is what the tests run with.
     pinned = (INTEGRATION.parent.parent / "requirements_test.txt").read_text().splitlines()
     assert PLAYWRIGHT_REQUIREMENT in pinned
+
+
+def test_render_pipeline_imports_without_home_assistant() -> None:
+    """The pipeline modules need no Home Assistant, so a renderer service can run them.
+
+    They are loaded as a package of their own, without the integration's __init__.
+    """
+    run_python(
+        "import sys, types, importlib\n"
+        "sys.modules['homeassistant'] = None\n"
+        "package = types.ModuleType('pipeline')\n"
+        f"package.__path__ = [{str(INTEGRATION)!r}]\n"
+        "sys.modules['pipeline'] = package\n"
+        f"for name in {PIPELINE!r}:\n"
+        "    importlib.import_module('pipeline.' + name)\n"
+    )
 
 
 async def test_without_playwright_loads_raises_repair_and_refuses_starts(

@@ -25,7 +25,9 @@ from .issues import (
     async_check_stream_address,
     async_track_target_removal,
     check_renderer,
+    delete_chromium_issue,
     delete_target_missing_issue,
+    raise_chromium_issue,
     raise_target_missing_issue,
 )
 from .services import async_setup_services
@@ -46,7 +48,11 @@ CONFIG_SCHEMA = probatio.Schema(
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all entries share: the browser, the stream view."""
     registry = StreamRegistry()
-    pool = BrowserPool(hass, executable_path=config.get(DOMAIN, {}).get(CONF_CHROMIUM_PATH))
+    pool = BrowserPool(
+        executable_path=config.get(DOMAIN, {}).get(CONF_CHROMIUM_PATH),
+        on_launch_error=lambda error: raise_chromium_issue(hass, error),
+        on_launch=lambda: delete_chromium_issue(hass),
+    )
     can_render = await hass.async_add_executor_job(playwright_importable)
     hass.data[DATA_DOMAIN] = DomainData(
         pool=pool,

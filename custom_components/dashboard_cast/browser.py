@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 import importlib.util
 import logging
@@ -11,10 +12,7 @@ import shutil
 import signal
 from typing import TYPE_CHECKING
 
-from homeassistant.core import HomeAssistant, callback
-
 from .const import BROWSER_IDLE_SECONDS
-from .issues import delete_chromium_issue, raise_chromium_issue
 from .priority import descendants, lower_priority_of_children
 from .watchdog import cpu_seconds
 
@@ -84,14 +82,22 @@ class BrowserPool:
 
     def __init__(
         self,
-        hass: HomeAssistant,
         executable_path: str | None = None,
         idle_seconds: float = BROWSER_IDLE_SECONDS,
+        *,
+        on_launch_error: Callable[[str], None] = lambda error: None,
+        on_launch: Callable[[], None] = lambda: None,
     ) -> None:
-        """Initialize; nothing starts until the first acquire."""
-        self._hass = hass
+        """Initialize; nothing starts until the first acquire.
+
+        on_launch_error(reason) and on_launch() tell whether Chromium starts
+        (Home Assistant raises and clears a repair issue with them).
+        """
         self._executable_path = executable_path
         self._idle_seconds = idle_seconds
+        self._on_launch_error = on_launch_error
+        self._on_launch = on_launch
+        self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
@@ -125,7 +131,6 @@ class BrowserPool:
             self._users += 1
             return self._browser
 
-    @callback
     def release(self) -> None:
         """Give back a browser from acquire(); the last user starts the idle timer."""
         self._users = max(0, self._users - 1)
@@ -149,7 +154,7 @@ class BrowserPool:
                 return  # another session already replaced it
             _LOGGER.warning("Chromium stopped answering or crashed: restarting it")
             # A hung browser never answers a polite close: kill it first.
-            await self._hass.async_add_executor_job(_kill_chromium)
+            await asyncio.to_thread(_kill_chromium)
             await self._close_locked()
 
     async def async_answers(self, browser: Browser) -> bool:
@@ -182,9 +187,14 @@ class BrowserPool:
     def _start_idle_timer(self) -> None:
         self._cancel_idle()
         if self._browser is not None:
-            self._idle_handle = self._hass.loop.call_later(
-                self._idle_seconds, lambda: self._hass.async_create_task(self._close_if_idle())
+            self._idle_handle = asyncio.get_running_loop().call_later(
+                self._idle_seconds, self._spawn_close_if_idle
             )
+
+    def _spawn_close_if_idle(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_if_idle())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _cancel_idle(self) -> None:
         if self._idle_handle is not None:
@@ -203,16 +213,16 @@ class BrowserPool:
             )
         except Exception as err:
             await playwright.stop()
-            raise_chromium_issue(self._hass, str(err).splitlines()[0] if str(err) else repr(err))
+            self._on_launch_error(str(err).splitlines()[0] if str(err) else repr(err))
             raise
         except BaseException:
             await playwright.stop()
             raise
-        delete_chromium_issue(self._hass)
+        self._on_launch()
         self._playwright = playwright
         self.version = self._browser.version
         self.launches += 1
-        await self._hass.async_add_executor_job(lower_priority_of_children, RENDERER_NAMES)
+        await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.info(
             "Started Chromium %s (%s)", self._browser.version, executable or "Playwright's"
         )
@@ -227,7 +237,7 @@ class BrowserPool:
                     await browser.close()
             except Exception:
                 _LOGGER.debug("Chromium was already gone", exc_info=True)
-                await self._hass.async_add_executor_job(_kill_chromium)
+                await asyncio.to_thread(_kill_chromium)
         if playwright is not None:
             await playwright.stop()
 

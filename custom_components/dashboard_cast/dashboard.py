@@ -11,6 +11,8 @@ from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
+from .page import is_url
+
 # A dashboard url_path and optional view, e.g. "lovelace/0" or "dashboard-tv/kitchen".
 _DASHBOARD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
 MAX_LENGTH = 2048
@@ -43,11 +45,6 @@ def normalize_dashboard(value: object) -> str:
     if not _DASHBOARD_PATH.fullmatch(path):
         raise InvalidDashboardError("not a dashboard path")
     return path
-
-
-def is_url(dashboard: str) -> bool:
-    """Tell whether a normalized dashboard is an absolute URL."""
-    return dashboard.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, slots=True)

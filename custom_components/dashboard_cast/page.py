@@ -70,6 +70,11 @@ REDUCE_MOTION_CSS = """
 """
 
 
+def is_url(dashboard: str) -> bool:
+    """Tell whether a normalized dashboard is an absolute URL (else a dashboard path)."""
+    return dashboard.startswith(("http://", "https://"))
+
+
 COLOR_SCHEMES: dict[Theme, Literal["dark", "light"] | None] = {
     Theme.AUTO: None,
     Theme.DARK: "dark",

@@ -14,14 +14,11 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-
 from .browser import BrowserPool
 from .capture import ScreencastCapture
 from .const import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
-from .dashboard import is_url
 from .encoder import MEDIA_PLAYLIST, HlsEncoder, listed_segments, master_playlist
-from .page import PageSpec, async_open_page
+from .page import PageSpec, async_open_page, is_url
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
 if TYPE_CHECKING:
@@ -29,7 +26,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-EVENT_LOVELACE_UPDATED = "lovelace_updated"
 PLAYABLE_SEGMENTS = 2
 # The watchdog looks this often. A page that sent no frame for HANG_SECONDS is
 # asked for an answer, and counts as hung without one within PROBE_TIMEOUT.
@@ -98,7 +94,6 @@ class StreamSession:
 
     def __init__(
         self,
-        hass: HomeAssistant,
         pool: BrowserPool,
         ffmpeg_binary: str,
         options: StreamOptions,
@@ -108,7 +103,6 @@ class StreamSession:
         on_failure: Callable[[str], None] = lambda error: None,
     ) -> None:
         """Initialize; call start(). on_failure(error) tells that the watchdog gave up."""
-        self.hass = hass
         self.options = options
         self.identity = identity
         self.token = identity.token
@@ -131,7 +125,6 @@ class StreamSession:
         self._encoder_generation = 0
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
-        self._unsub_lovelace: CALLBACK_TYPE | None = None
         self.log = session_logger(identity, options.dashboard)
 
     @property
@@ -155,8 +148,8 @@ class StreamSession:
     async def start(self) -> None:
         """Start everything; on failure, undo what was started and re-raise."""
         try:
-            mkdtemp = self.hass.async_add_executor_job(
-                lambda: tempfile.mkdtemp(prefix="dashboard_cast_")
+            mkdtemp = asyncio.ensure_future(
+                asyncio.to_thread(tempfile.mkdtemp, prefix="dashboard_cast_")
             )
             try:
                 self.out_dir = Path(await asyncio.shield(mkdtemp))
@@ -166,15 +159,11 @@ class StreamSession:
                 raise
             await self._open_page()
             await self._start_encoder()
-            if self._own_site:
-                self._unsub_lovelace = self.hass.bus.async_listen(
-                    EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
-                )
         except BaseException:
             await self.stop()
             raise
-        self._watchdog = self.hass.async_create_background_task(
-            self._watch(), f"dashboard_cast watchdog {self.session_id}"
+        self._watchdog = asyncio.get_running_loop().create_task(
+            self._watch(), name=f"dashboard_cast watchdog {self.session_id}"
         )
         width, height = self.options.size
         self.log.debug(
@@ -336,12 +325,11 @@ class StreamSession:
         assert self.out_dir is not None
         playlist = self.out_dir / MEDIA_PLAYLIST
         try:
-            written = (await self.hass.async_add_executor_job(playlist.stat)).st_mtime
+            written = (await asyncio.to_thread(playlist.stat)).st_mtime
         except OSError:
             return 0.0
         return max(0.0, time.time() - written)
 
-    @callback
     def _on_page_crash(self, _: Any) -> None:
         self._page_crashed = True
 
@@ -349,10 +337,7 @@ class StreamSession:
         """Wait until the media playlist lists enough segments for a player to start."""
         assert self.out_dir is not None
         assert self.encoder is not None
-        while (
-            await self.hass.async_add_executor_job(listed_segments, self.out_dir)
-            < PLAYABLE_SEGMENTS
-        ):
+        while await asyncio.to_thread(listed_segments, self.out_dir) < PLAYABLE_SEGMENTS:
             if self.encoder.returncode is not None:
                 raise RuntimeError(
                     f"FFmpeg exited with code {self.encoder.returncode}: "
@@ -367,28 +352,18 @@ class StreamSession:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-        if self._unsub_lovelace is not None:
-            self._unsub_lovelace()
-            self._unsub_lovelace = None
         if self.encoder is not None:
             await self.encoder.stop()
         await self._close_page()
         if self.out_dir is not None:
             out_dir, self.out_dir = self.out_dir, None
-            await self.hass.async_add_executor_job(shutil.rmtree, out_dir, True)
+            await asyncio.to_thread(shutil.rmtree, out_dir, True)
         self.log.debug("Pipeline stopped")
 
-    @callback
-    def _on_lovelace_updated(self, event: Event[dict[str, Any]]) -> None:
-        url_path = event.data.get("url_path") or "lovelace"
-        if self.options.dashboard.split("/", 1)[0] == url_path and self._page is not None:
-            self.log.debug("Dashboard configuration changed: reloading")
-            self.hass.async_create_background_task(
-                self._reload(), f"dashboard_cast reload {self.session_id}"
-            )
-
-    async def _reload(self) -> None:
+    async def reload(self) -> None:
+        """Load the page again (its dashboard's configuration changed)."""
         if self._page is not None:
+            self.log.debug("Reloading the page")
             try:
                 await self._page.reload(wait_until="commit")
             except Exception:

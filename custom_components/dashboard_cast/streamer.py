@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
@@ -28,8 +28,8 @@ from .const import (
     Quality,
     Theme,
 )
-from .dashboard import is_url
 from .http import StreamRegistry, stream_path
+from .page import is_url
 from .session import SessionIdentity, StreamOptions, StreamSession
 from .watchdog import PipelineStats
 
@@ -45,6 +45,7 @@ class DomainData:
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
+EVENT_LOVELACE_UPDATED = "lovelace_updated"
 
 
 def local_hass_url(hass: HomeAssistant) -> str:
@@ -89,6 +90,7 @@ class TargetStreamer:
         self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
         self.session: StreamSession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
+        self._unsub_lovelace: CALLBACK_TYPE | None = None
 
     @property
     def can_render(self) -> bool:
@@ -121,7 +123,6 @@ class TargetStreamer:
             if not is_url(options.dashboard):
                 refresh_token = await async_get_refresh_token(self._hass)
             session = StreamSession(
-                self._hass,
                 self._data.pool,
                 self._data.ffmpeg_binary,
                 options,
@@ -134,6 +135,10 @@ class TargetStreamer:
             await session.start()
             self.session = session
             self._data.registry.add(session)
+            if not is_url(options.dashboard):
+                self._unsub_lovelace = self._hass.bus.async_listen(
+                    EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
+                )
         self._notify()
         return session
 
@@ -146,12 +151,25 @@ class TargetStreamer:
 
     async def _stop_locked(self) -> bool:
         session, self.session = self.session, None
+        if self._unsub_lovelace is not None:
+            self._unsub_lovelace()
+            self._unsub_lovelace = None
         if session is None:
             return False
         # Revoke the URL before anything is torn down.
         self._data.registry.remove(session)
         await session.stop()
         return True
+
+    @callback
+    def _on_lovelace_updated(self, event: Event[dict[str, Any]]) -> None:
+        """The dashboard shown changed its configuration: reload the page."""
+        session = self.session
+        url_path = event.data.get("url_path") or "lovelace"
+        if session is not None and session.options.dashboard.split("/", 1)[0] == url_path:
+            self._hass.async_create_background_task(
+                session.reload(), f"dashboard_cast reload {session.session_id}"
+            )
 
     def _notify(self) -> None:
         self.on_change()
