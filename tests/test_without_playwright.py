@@ -31,7 +31,10 @@ def no_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # The render pipeline: what a renderer outside Home Assistant runs.
-PIPELINE = ["browser", "capture", "const", "encoder", "page", "priority", "session", "watchdog"]
+PIPELINE = [
+    "browser", "capture", "const", "encoder", "hls", "page", "priority", "service", "session",
+    "watchdog",
+]  # fmt: skip
 
 
 def run_python(script: str) -> None:

@@ -19,7 +19,8 @@ from .browser import PLAYWRIGHT_REQUIREMENT, BrowserPool, playwright_importable
 from .const import CONF_CALLBACK_SECRET, CONF_TARGET, DOMAIN, EndReason
 from .controller import CastController
 from .data import DashboardCastConfigEntry, DashboardCastData
-from .http import StreamRegistry, StreamView
+from .hls import StreamRegistry
+from .http import StreamView
 from .issues import (
     async_check_ffmpeg,
     async_check_stream_address,
@@ -60,7 +61,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         ffmpeg_binary=get_ffmpeg_manager(hass).binary,
         can_render=can_render,
     )
-    hass.http.register_view(StreamView(hass, registry))
+    hass.http.register_view(StreamView(registry))
     async_setup_services(hass)
     check_renderer(hass, can_render, PLAYWRIGHT_REQUIREMENT)
     await async_check_ffmpeg(hass)

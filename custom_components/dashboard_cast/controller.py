@@ -52,14 +52,13 @@ from .const import (
 )
 from .dashboard import dashboard_title
 from .data import DashboardCastConfigEntry
-from .http import THUMBNAIL, URL_PREFIX, stream_path
+from .hls import HLS_CONTENT_TYPE, THUMBNAIL, URL_PREFIX, stream_path
 from .session import SessionIdentity, SessionLogger, session_logger
 from .status_callback import StatusCallbacks
 from .streamer import TargetStreamer, stream_base_url
 
 _LOGGER = logging.getLogger(__name__)
 
-HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 # Cast app ids of a device showing nothing of its own: no app, the backdrop, or
 # the Default Media Receiver with nothing loaded.
 NO_APP_IDS = {None, "E8C28D3C", "CC1AD845"}

@@ -28,7 +28,7 @@ from .const import (
     Quality,
     Theme,
 )
-from .http import StreamRegistry, stream_path
+from .hls import StreamRegistry, stream_path
 from .page import is_url
 from .session import SessionIdentity, StreamOptions, StreamSession
 from .watchdog import PipelineStats

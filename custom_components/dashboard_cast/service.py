@@ -1,0 +1,237 @@
+"""The renderer service: the render pipeline over HTTP, for a renderer outside Home Assistant.
+
+Home Assistant OS and Container cannot run Playwright (no musl build), so the
+integration can hand rendering to this service, run elsewhere (an add-on, a
+glibc machine). It imports nothing of Home Assistant.
+
+API (JSON; every /api/renderer request carries ``Authorization: Bearer <secret>``):
+
+- ``GET /api/renderer/health``: the service and its Chromium.
+- ``POST /api/renderer/sessions``: start rendering a page; answers the
+  session's id and its master playlist path under an unguessable token.
+- ``GET /api/renderer/sessions/{id}``: state, playability and pipeline figures.
+- ``DELETE /api/renderer/sessions/{id}``: stop it; its stream URL dies first.
+
+The stream itself (``/api/dashboard_cast/<token>/…``) needs no secret: the
+Chromecast pulls it directly, and the 128-bit token is the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+import json
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import web
+import voluptuous as vol
+
+from .browser import BrowserPool
+from .const import (
+    DEFAULT_FPS,
+    DEFAULT_QUALITY,
+    DEFAULT_REDUCE_MOTION,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_THEME,
+    DEFAULT_ZOOM,
+    MAX_FPS,
+    MAX_SEGMENT_SECONDS,
+    MAX_ZOOM,
+    MIN_FPS,
+    MIN_SEGMENT_SECONDS,
+    MIN_ZOOM,
+    Quality,
+    Theme,
+)
+from .encoder import listed_segments
+from .hls import STREAM_ROUTE, StreamRegistry, stream_file, stream_path
+from .page import is_url
+from .session import PLAYABLE_SEGMENTS, SessionIdentity, StreamOptions, StreamSession
+
+_LOGGER = logging.getLogger(__name__)
+
+API_PREFIX = "/api/renderer"
+MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
+MAX_BODY_BYTES = 16384
+
+
+def _http_url(value: Any) -> str:
+    url = vol.Url()(value)
+    if not is_url(url):
+        raise vol.Invalid("only http:// and https:// pages can be rendered")
+    return str(url)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid("expected a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise vol.Invalid("expected a whole number")
+    return value
+
+
+SESSION_SCHEMA = vol.Schema(
+    {
+        vol.Required("url"): _http_url,
+        vol.Optional("quality", default=DEFAULT_QUALITY.value): vol.Coerce(Quality),
+        vol.Optional("fps", default=DEFAULT_FPS): vol.All(_whole, vol.Range(MIN_FPS, MAX_FPS)),
+        vol.Optional("zoom", default=DEFAULT_ZOOM): vol.All(_number, vol.Range(MIN_ZOOM, MAX_ZOOM)),
+        vol.Optional("theme", default=DEFAULT_THEME.value): vol.Coerce(Theme),
+        vol.Optional("reduce_motion", default=DEFAULT_REDUCE_MOTION): bool,
+        vol.Optional("segment_seconds", default=DEFAULT_SEGMENT_SECONDS): vol.All(
+            _number, vol.Range(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS)
+        ),
+        # Home Assistant's origin and a refresh token, to open its dashboards logged in.
+        vol.Inclusive("hass_url", "login"): _http_url,
+        vol.Inclusive("refresh_token", "login"): vol.All(str, vol.Length(min=1, max=1024)),
+    }
+)
+
+
+class RendererService:
+    """Sessions, the shared browser and the HTTP routes of the service."""
+
+    def __init__(self, secret: str, pool: BrowserPool, ffmpeg_binary: str = "ffmpeg") -> None:
+        """Serve with this shared secret; pool is the browser all sessions share."""
+        if len(secret) < 16:
+            raise ValueError("the secret must have at least 16 characters")
+        self._secret = secret
+        self._pool = pool
+        self._ffmpeg_binary = ffmpeg_binary
+        self._registry = StreamRegistry()
+        self._sessions: dict[str, StreamSession] = {}
+        self._failures: dict[str, str] = {}  # why a session's watchdog gave up
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(middlewares=[self._authenticate], client_max_size=MAX_BODY_BYTES)
+        app.router.add_get(API_PREFIX + "/health", self._health)
+        app.router.add_post(API_PREFIX + "/sessions", self._start)
+        app.router.add_get(API_PREFIX + "/sessions/{session_id}", self._status)
+        app.router.add_delete(API_PREFIX + "/sessions/{session_id}", self._stop)
+        app.router.add_get(STREAM_ROUTE, self._stream)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(API_PREFIX + "/"):
+            given = request.headers.get("Authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {self._secret}".encode()):
+                return _error(HTTPStatus.UNAUTHORIZED, "missing or wrong secret")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.json_response(
+            {"status": "ok", "chromium": self._pool.version, "sessions": len(self._sessions)}
+        )
+
+    async def _start(self, request: web.Request) -> web.Response:
+        try:
+            fields = SESSION_SCHEMA(json.loads(await request.read()))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        except ValueError, RecursionError:
+            return _error(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+        except vol.Invalid as err:
+            return _error(HTTPStatus.BAD_REQUEST, f"invalid field: {err}")
+        async with self._lock:
+            if len(self._sessions) >= MAX_SESSIONS:
+                return _error(HTTPStatus.TOO_MANY_REQUESTS, "too many sessions")
+            identity = SessionIdentity(target="renderer")
+            session = StreamSession(
+                self._pool,
+                self._ffmpeg_binary,
+                StreamOptions(
+                    dashboard=fields["url"],
+                    quality=fields["quality"],
+                    fps=fields["fps"],
+                    zoom=fields["zoom"],
+                    theme=fields["theme"],
+                    reduce_motion=fields["reduce_motion"],
+                    segment_seconds=fields["segment_seconds"],
+                ),
+                identity,
+                fields.get("hass_url", ""),
+                fields.get("refresh_token"),
+                on_failure=lambda error: self._failed(identity.session_id, error),
+            )
+            try:
+                await session.start()
+            except Exception as err:  # noqa: BLE001 - the page or a part did not start
+                _LOGGER.warning("Could not start rendering %s: %s", fields["url"], err)
+                return _error(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
+            self._sessions[identity.session_id] = session
+            self._registry.add(session)
+        return web.json_response(
+            {"id": identity.session_id, "playlist": stream_path(identity.token)},
+            status=HTTPStatus.CREATED,
+        )
+
+    def _failed(self, session_id: str, error: str) -> None:
+        """The watchdog gave up: stop the pipeline, keep the reason until the session is deleted."""
+        if (session := self._sessions.get(session_id)) is None:
+            return
+        self._failures[session_id] = error
+        self._registry.remove(session)
+        task = asyncio.get_running_loop().create_task(session.stop())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        session_id = request.match_info["session_id"]
+        if (session := self._sessions.get(session_id)) is None:
+            return _error(HTTPStatus.NOT_FOUND, "no such session")
+        stats, failure = session.stats, self._failures.get(session_id)
+        playable = session.out_dir is not None and (
+            await asyncio.to_thread(listed_segments, session.out_dir) >= PLAYABLE_SEGMENTS
+        )
+        return web.json_response(
+            {
+                "id": session.session_id,
+                "state": "failed" if failure else "running",
+                "playable": playable,
+                "restarts": stats.restarts,
+                "last_error": failure or stats.last_error,
+                "frames_in": stats.frames_in,
+                "frames_out": stats.frames_out,
+            }
+        )
+
+    async def _stop(self, request: web.Request) -> web.Response:
+        if not await self._end(request.match_info["session_id"]):
+            return _error(HTTPStatus.NOT_FOUND, "no such session")
+        return web.Response(status=HTTPStatus.NO_CONTENT)
+
+    async def _end(self, session_id: str) -> bool:
+        """Stop a session: its stream URL dies before anything is torn down."""
+        session = self._sessions.pop(session_id, None)
+        self._failures.pop(session_id, None)
+        if session is None:
+            return False
+        self._registry.remove(session)
+        await session.stop()
+        return True
+
+    async def _stream(self, request: web.Request) -> web.Response:
+        return await stream_file(
+            self._registry, request.match_info["token"], request.match_info["filename"]
+        )
+
+    async def _shutdown(self, _: web.Application) -> None:
+        for session_id in list(self._sessions):
+            await self._end(session_id)
+        await self._pool.async_close()
+
+
+def _error(status: HTTPStatus, message: str) -> web.Response:
+    return web.json_response({"status": "error", "message": message}, status=status)

@@ -1,0 +1,45 @@
+"""Run the renderer service.
+
+    DASHBOARD_CAST_RENDERER_SECRET=<at least 16 characters> python -m dashboard_cast_renderer
+
+The secret comes from the environment, never the command line, which every
+user of the machine can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from .browser import BrowserPool
+from .service import RendererService
+
+SECRET_VARIABLE = "DASHBOARD_CAST_RENDERER_SECRET"  # noqa: S105 - the name, not a secret
+
+
+def main() -> None:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m dashboard_cast_renderer")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
+    parser.add_argument("--ffmpeg", default="ffmpeg", help="FFmpeg binary")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    try:
+        service = RendererService(secret, BrowserPool(args.chromium), args.ffmpeg)
+    except ValueError as err:
+        sys.exit(f"{SECRET_VARIABLE}: {err}")
+    web.run_app(service.app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

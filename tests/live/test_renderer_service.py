@@ -1,0 +1,153 @@
+"""The renderer service as a process of its own: its API, its secret, its stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import socket
+import sys
+from typing import Any
+
+from aiohttp import ClientSession
+import pytest
+
+from ..media import pipeline_processes
+from .conftest import BLUE, RED, ColourPage, wait_for, wait_for_colour
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "renderer-test-secret-" + "7" * 16
+
+
+@dataclass
+class Renderer:
+    """A running renderer service and an HTTP client for it."""
+
+    base: str
+    http: ClientSession
+    process: asyncio.subprocess.Process
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, secret: str | None = SECRET
+    ) -> tuple[int, Any]:
+        """Call the API; the answer's status and JSON (None when empty)."""
+        headers = {"Authorization": f"Bearer {secret}"} if secret is not None else {}
+        data = body if isinstance(body, bytes) else None if body is None else json.dumps(body)
+        async with self.http.request(
+            method, self.base + "/api/renderer" + path, data=data, headers=headers
+        ) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def renderer() -> AsyncGenerator[Renderer]:
+    """The renderer service (python -m dashboard_cast_renderer) on loopback; nothing left after."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dashboard_cast_renderer", "--host", "127.0.0.1",
+        "--port", str(port), "--log-level", "warning",
+        cwd=REPO, env={**os.environ, "DASHBOARD_CAST_RENDERER_SECRET": SECRET},
+    )  # fmt: skip
+    async with ClientSession() as http:
+        service = Renderer(f"http://127.0.0.1:{port}", http, process)
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    if (await service.call("GET", "/health"))[0] == 200:
+                        break
+                except OSError:
+                    pass
+                await asyncio.sleep(0.2)
+        try:
+            yield service
+        finally:
+            process.terminate()
+            assert await process.wait() == 0  # a clean shutdown on SIGTERM
+    assert pipeline_processes() == {}
+
+
+async def test_renders_a_page_into_a_stream_only_the_token_opens(
+    renderer: Renderer, colour_page: ColourPage
+) -> None:
+    """A session streams the page live under its token path; deleting it ends the stream."""
+    status, started = await renderer.call("POST", "/sessions", {"url": colour_page.url, "fps": 5})
+    assert status == 201, started
+    session = f"/sessions/{started['id']}"
+
+    async def playable() -> bool:
+        return bool((await renderer.call("GET", session))[1]["playable"])
+
+    async with asyncio.timeout(30):
+        while not await playable():
+            await asyncio.sleep(0.2)
+    master = renderer.base + started["playlist"]
+    await wait_for_colour(master, RED)
+    colour_page.colour = "#0000ff"
+    await wait_for_colour(master, BLUE)
+    status, info = await renderer.call("GET", session)
+    assert (status, info["state"], info["last_error"]) == (200, "running", None)
+    assert info["frames_in"] > 0
+
+    token = started["playlist"].split("/")[3]
+    async with renderer.http.get(master.replace(token, "0" * 32)) as other:
+        assert other.status == 404  # another token opens nothing
+
+    assert (await renderer.call("DELETE", session))[0] == 204
+    async with renderer.http.get(master) as response:
+        assert response.status == 404  # the token died with the session
+    assert (await renderer.call("GET", session))[0] == 404
+    await wait_for(lambda: "ffmpeg" not in pipeline_processes().values())
+
+
+async def test_refuses_requests_without_the_secret(renderer: Renderer) -> None:
+    """Every API call needs the secret; a wrong one is refused like none."""
+    for secret in (None, "", "wrong-secret-of-some-length", SECRET + "x"):
+        status, answer = await renderer.call("GET", "/health", secret=secret)
+        assert status == 401
+        assert answer["message"] == "missing or wrong secret"
+        status, _ = await renderer.call("POST", "/sessions", {"url": "http://x/"}, secret=secret)
+        assert status == 401
+    status, health = await renderer.call("GET", "/health")
+    assert (status, health["sessions"]) == (200, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"not json", 400),
+        (b"[1, 2]", 400),
+        (b'{"url": "http://x/"' + b" " * 20000 + b"}", 413),
+        ({}, 400),
+        ({"url": "file:///etc/passwd"}, 400),
+        ({"url": "javascript:alert(1)"}, 400),
+        ({"url": "chrome://settings"}, 400),
+        ({"url": "http://127.0.0.1:9/", "fps": 0}, 400),
+        ({"url": "http://127.0.0.1:9/", "fps": True}, 400),
+        ({"url": "http://127.0.0.1:9/", "zoom": "big"}, 400),
+        ({"url": "http://127.0.0.1:9/", "quality": "4k"}, 400),
+        ({"url": "http://127.0.0.1:9/", "refresh_token": "only half of a login"}, 400),
+        ({"url": "http://127.0.0.1:9/", "shell": "rm -rf /"}, 400),
+    ],
+)
+async def test_refuses_bad_sessions_and_starts_nothing(
+    renderer: Renderer, body: Any, status: int
+) -> None:
+    """Bad input gets a clear error; no session, Chromium or FFmpeg starts."""
+    answered, answer = await renderer.call("POST", "/sessions", body)
+    assert answered == status
+    assert answer["status"] == "error"
+    assert answer["message"]
+    assert (await renderer.call("GET", "/health"))[1]["sessions"] == 0
+    assert pipeline_processes() == {}
