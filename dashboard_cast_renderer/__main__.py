@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 import sys
+import tempfile
 
 from aiohttp import web
 
@@ -28,6 +30,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
     parser.add_argument("--ffmpeg", default="ffmpeg", help="FFmpeg binary")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "dashboard_cast_renderer",
+        help="folder of the streams, this service's alone (emptied at start and stop)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(
@@ -35,7 +43,7 @@ def main() -> None:
     )
     secret = os.environ.get(SECRET_VARIABLE, "")
     try:
-        service = RendererService(secret, BrowserPool(args.chromium), args.ffmpeg)
+        service = RendererService(secret, BrowserPool(args.chromium), args.ffmpeg, args.work_dir)
     except ValueError as err:
         sys.exit(f"{SECRET_VARIABLE}: {err}")
     web.run_app(service.app(), host=args.host, port=args.port, print=None)

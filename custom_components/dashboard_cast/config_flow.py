@@ -18,6 +18,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_ENTITY_ID, CONF_WEBHOOK_ID, Platform
 from homeassistant.core import callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -43,6 +44,8 @@ from .const import (
     CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
     CONF_SEGMENT_SECONDS,
     CONF_TARGET,
     CONF_THEME,
@@ -60,6 +63,7 @@ from .const import (
     Theme,
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
+from .remote import RendererClient, RendererError
 
 
 class InvalidBaseUrlError(ValueError):
@@ -207,6 +211,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 options.pop(CONF_BASE_URL, None)
                 if base_url is not None:
                     options[CONF_BASE_URL] = base_url
+            errors |= await self._validate_renderer(user_input, options)
             if not errors:
                 return self.async_create_entry(data=options)
         schema = probatio.Schema(
@@ -251,6 +256,12 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),
                 probatio.Required(CONF_WEBHOOK_REMOTE): BooleanSelector(),
+                probatio.Optional(CONF_RENDERER_URL): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.URL)
+                ),
+                probatio.Optional(CONF_RENDERER_SECRET): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                ),
             }
         )
         suggested = {**DEFAULT_OPTIONS, **self.config_entry.options, **(user_input or {})}
@@ -263,6 +274,31 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 "callback_secret": self.config_entry.data.get(CONF_CALLBACK_SECRET, ""),
             },
         )
+
+    async def _validate_renderer(
+        self, user_input: dict[str, Any], options: dict[str, Any]
+    ) -> dict[str, str]:
+        """Put the renderer into options once it answers with this secret; else the errors."""
+        options.pop(CONF_RENDERER_URL, None)
+        options.pop(CONF_RENDERER_SECRET, None)
+        try:
+            url = normalize_base_url(user_input.get(CONF_RENDERER_URL, ""))
+        except InvalidBaseUrlError:
+            return {CONF_RENDERER_URL: "invalid_base_url"}
+        if url is None:
+            return {}  # render in Home Assistant
+        secret = user_input.get(CONF_RENDERER_SECRET, "")
+        try:
+            await RendererClient(async_get_clientsession(self.hass), url, secret).health()
+        except RendererError as err:
+            return {
+                CONF_RENDERER_URL: "renderer_refused"
+                if "401" in str(err)
+                else "renderer_unreachable"
+            }
+        options[CONF_RENDERER_URL] = url
+        options[CONF_RENDERER_SECRET] = secret
+        return {}
 
     def _webhook_url(self) -> str:
         webhook_id = self.config_entry.data[CONF_WEBHOOK_ID]

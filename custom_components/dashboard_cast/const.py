@@ -23,6 +23,9 @@ CONF_SEGMENT_SECONDS: Final = "segment_seconds"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
+# A renderer service (service.py) to render on instead of in this process.
+CONF_RENDERER_URL: Final = "renderer_url"
+CONF_RENDERER_SECRET: Final = "renderer_secret"  # noqa: S105 - an option's name
 
 # Accept webhook calls from outside the local network (off: local only).
 CONF_WEBHOOK_REMOTE: Final = "webhook_remote"

@@ -15,12 +15,18 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_BASE_URL, CONF_CALLBACK_SECRET, CONF_DASHBOARD
+from .const import (
+    CONF_BASE_URL,
+    CONF_CALLBACK_SECRET,
+    CONF_DASHBOARD,
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
+)
 from .data import DashboardCastConfigEntry
 from .status_callback import without_credentials
 from .streamer import DATA_DOMAIN
 
-TO_REDACT = {CONF_WEBHOOK_ID, CONF_CALLBACK_SECRET}
+TO_REDACT = {CONF_WEBHOOK_ID, CONF_CALLBACK_SECRET, CONF_RENDERER_SECRET}
 # user:password@ in any URL inside free text, such as an error message.
 _CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
 _TOKEN = re.compile(r"[0-9a-f]{32}")
@@ -42,8 +48,8 @@ async def async_get_config_entry_diagnostics(
     controller, streamer = data.controller, data.streamer
     session = streamer.session
     stats = session.stats if session is not None else streamer.last_stats
-    options = dict(entry.options)
-    for key in (CONF_DASHBOARD, CONF_BASE_URL):
+    options = async_redact_data(dict(entry.options), TO_REDACT)
+    for key in (CONF_DASHBOARD, CONF_BASE_URL, CONF_RENDERER_URL):
         if key in options:
             options[key] = without_credentials(str(options[key]))
     current = controller.current

@@ -22,7 +22,9 @@ import asyncio
 from http import HTTPStatus
 import json
 import logging
+from pathlib import Path
 import secrets
+import shutil
 from typing import Any
 
 from aiohttp import web
@@ -87,6 +89,9 @@ SESSION_SCHEMA = vol.Schema(
         vol.Optional("segment_seconds", default=DEFAULT_SEGMENT_SECONDS): vol.All(
             _number, vol.Range(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS)
         ),
+        # The caller may choose the stream token (128 random bits, as hex), so it
+        # knows the stream URL before the session starts.
+        vol.Optional("token"): vol.All(str, vol.Match(r"^[0-9a-f]{32}$")),
         # Home Assistant's origin and a refresh token, to open its dashboards logged in.
         vol.Inclusive("hass_url", "login"): _http_url,
         vol.Inclusive("refresh_token", "login"): vol.All(str, vol.Length(min=1, max=1024)),
@@ -97,13 +102,18 @@ SESSION_SCHEMA = vol.Schema(
 class RendererService:
     """Sessions, the shared browser and the HTTP routes of the service."""
 
-    def __init__(self, secret: str, pool: BrowserPool, ffmpeg_binary: str = "ffmpeg") -> None:
-        """Serve with this shared secret; pool is the browser all sessions share."""
+    def __init__(self, secret: str, pool: BrowserPool, ffmpeg_binary: str, work_dir: Path) -> None:
+        """Serve with this shared secret; pool is the browser all sessions share.
+
+        work_dir holds the sessions' folders and belongs to this service alone: a
+        crashed service's leftovers are removed when the next one starts.
+        """
         if len(secret) < 16:
             raise ValueError("the secret must have at least 16 characters")
         self._secret = secret
         self._pool = pool
         self._ffmpeg_binary = ffmpeg_binary
+        self._work_dir = work_dir
         self._registry = StreamRegistry()
         self._sessions: dict[str, StreamSession] = {}
         self._failures: dict[str, str] = {}  # why a session's watchdog gave up
@@ -118,6 +128,7 @@ class RendererService:
         app.router.add_get(API_PREFIX + "/sessions/{session_id}", self._status)
         app.router.add_delete(API_PREFIX + "/sessions/{session_id}", self._stop)
         app.router.add_get(STREAM_ROUTE, self._stream)
+        app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -137,17 +148,19 @@ class RendererService:
 
     async def _start(self, request: web.Request) -> web.Response:
         try:
-            fields = SESSION_SCHEMA(json.loads(await request.read()))
-        except web.HTTPRequestEntityTooLarge:
-            return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-        except ValueError, RecursionError:
-            return _error(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
-        except vol.Invalid as err:
-            return _error(HTTPStatus.BAD_REQUEST, f"invalid field: {err}")
+            fields = await _session_fields(request)
+        except _RequestError as err:
+            return _error(err.status, str(err))
         async with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 return _error(HTTPStatus.TOO_MANY_REQUESTS, "too many sessions")
-            identity = SessionIdentity(target="renderer")
+            if "token" in fields and self._registry.find(fields["token"]) is not None:
+                return _error(HTTPStatus.CONFLICT, "token in use")
+            identity = (
+                SessionIdentity(target="renderer", token=fields["token"])
+                if "token" in fields
+                else SessionIdentity(target="renderer")
+            )
             session = StreamSession(
                 self._pool,
                 self._ffmpeg_binary,
@@ -164,6 +177,7 @@ class RendererService:
                 fields.get("hass_url", ""),
                 fields.get("refresh_token"),
                 on_failure=lambda error: self._failed(identity.session_id, error),
+                temp_root=self._work_dir,
             )
             try:
                 await session.start()
@@ -227,10 +241,34 @@ class RendererService:
             self._registry, request.match_info["token"], request.match_info["filename"]
         )
 
+    async def _startup(self, _: web.Application) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._work_dir, True)
+        await asyncio.to_thread(self._work_dir.mkdir, parents=True)
+
     async def _shutdown(self, _: web.Application) -> None:
         for session_id in list(self._sessions):
             await self._end(session_id)
         await self._pool.async_close()
+        await asyncio.to_thread(shutil.rmtree, self._work_dir, True)
+
+
+class _RequestError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _session_fields(request: web.Request) -> dict[str, Any]:
+    """The validated fields of a start request."""
+    try:
+        fields: dict[str, Any] = SESSION_SCHEMA(json.loads(await request.read()))
+    except web.HTTPRequestEntityTooLarge:
+        raise _RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large") from None
+    except ValueError, RecursionError:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object") from None
+    except vol.Invalid as err:
+        raise _RequestError(HTTPStatus.BAD_REQUEST, f"invalid field: {err}") from None
+    return fields
 
 
 def _error(status: HTTPStatus, message: str) -> web.Response:

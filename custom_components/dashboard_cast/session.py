@@ -101,8 +101,12 @@ class StreamSession:
         hass_url: str,
         refresh_token: str | None,
         on_failure: Callable[[str], None] = lambda error: None,
+        temp_root: Path | None = None,
     ) -> None:
-        """Initialize; call start(). on_failure(error) tells that the watchdog gave up."""
+        """Initialize; call start(). on_failure(error) tells that the watchdog gave up.
+
+        temp_root: where the session's folder goes (default: the system's temp folder).
+        """
         self.options = options
         self.identity = identity
         self.token = identity.token
@@ -113,6 +117,7 @@ class StreamSession:
         self._refresh_token = refresh_token
         self.out_dir: Path | None = None
         self._on_failure = on_failure
+        self._temp_root = temp_root
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
         self._page: Page | None = None
@@ -149,7 +154,7 @@ class StreamSession:
         """Start everything; on failure, undo what was started and re-raise."""
         try:
             mkdtemp = asyncio.ensure_future(
-                asyncio.to_thread(tempfile.mkdtemp, prefix="dashboard_cast_")
+                asyncio.to_thread(tempfile.mkdtemp, prefix="dashboard_cast_", dir=self._temp_root)
             )
             try:
                 self.out_dir = Path(await asyncio.shield(mkdtemp))

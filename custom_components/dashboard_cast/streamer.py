@@ -9,6 +9,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
@@ -20,6 +21,8 @@ from .const import (
     CONF_FPS,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
     CONF_SEGMENT_SECONDS,
     CONF_THEME,
     CONF_ZOOM,
@@ -30,6 +33,7 @@ from .const import (
 )
 from .hls import StreamRegistry, stream_path
 from .page import is_url
+from .remote import RemoteSession, RendererClient
 from .session import SessionIdentity, StreamOptions, StreamSession
 from .watchdog import PipelineStats
 
@@ -45,6 +49,7 @@ class DomainData:
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
+type AnySession = StreamSession | RemoteSession
 EVENT_LOVELACE_UPDATED = "lovelace_updated"
 
 
@@ -56,8 +61,18 @@ def local_hass_url(hass: HomeAssistant) -> str:
     return f"{'https' if api.use_ssl else 'http'}://127.0.0.1:{api.port}"
 
 
+def remote_hass_url(hass: HomeAssistant) -> str:
+    """Home Assistant as a renderer on another machine reaches it: the internal URL."""
+    try:
+        return get_url(hass, allow_external=False, allow_cloud=False)
+    except NoURLAvailableError:
+        return local_hass_url(hass)
+
+
 def stream_base_url(hass: HomeAssistant, entry: ConfigEntry[Any]) -> str | None:
-    """Where a device on the LAN reaches Home Assistant: the option, or the internal URL."""
+    """Where a device on the LAN reaches the stream: the renderer, or Home Assistant."""
+    if renderer := entry.options.get(CONF_RENDERER_URL):
+        return str(renderer).rstrip("/")
     if base := entry.options.get(CONF_BASE_URL):
         return str(base).rstrip("/")
     try:
@@ -88,14 +103,23 @@ class TargetStreamer:
         self.on_change: Callable[[], None] = lambda: None
         # Called when the watchdog gave up on a session's pipeline.
         self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
-        self.session: StreamSession | None = None
+        self.session: AnySession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
         self._unsub_lovelace: CALLBACK_TYPE | None = None
 
     @property
     def can_render(self) -> bool:
-        """Tell whether a stream can be rendered here at all."""
-        return self._data.can_render
+        """Tell whether a stream can be rendered at all: by the renderer, or in here."""
+        return self._renderer is not None or self._data.can_render
+
+    @property
+    def _renderer(self) -> RendererClient | None:
+        url = self._entry.options.get(CONF_RENDERER_URL)
+        if not url:
+            return None
+        return RendererClient(
+            async_get_clientsession(self._hass), url, self._entry.options[CONF_RENDERER_SECRET]
+        )
 
     def default_options(self) -> StreamOptions:
         """The entry's options as stream options."""
@@ -112,7 +136,7 @@ class TargetStreamer:
 
     async def async_start(
         self, identity: SessionIdentity | None = None, **overrides: Any
-    ) -> StreamSession:
+    ) -> AnySession:
         """Start a session, replacing the running one; return once it renders."""
         options = replace(self.default_options(), **overrides)
         if identity is None:
@@ -122,19 +146,35 @@ class TargetStreamer:
             refresh_token = None
             if not is_url(options.dashboard):
                 refresh_token = await async_get_refresh_token(self._hass)
-            session = StreamSession(
-                self._data.pool,
-                self._data.ffmpeg_binary,
-                options,
-                identity,
-                local_hass_url(self._hass),
-                refresh_token,
-                on_failure=lambda error: self.on_failure(identity, error),
-            )
+            session: AnySession
+            if (renderer := self._renderer) is not None:
+                hass_url = remote_hass_url(self._hass)
+                session = RemoteSession(
+                    renderer,
+                    options,
+                    identity,
+                    options.dashboard
+                    if is_url(options.dashboard)
+                    else f"{hass_url}/{options.dashboard}",
+                    None if refresh_token is None else hass_url,
+                    refresh_token,
+                    on_failure=lambda error: self.on_failure(identity, error),
+                )
+            else:
+                session = StreamSession(
+                    self._data.pool,
+                    self._data.ffmpeg_binary,
+                    options,
+                    identity,
+                    local_hass_url(self._hass),
+                    refresh_token,
+                    on_failure=lambda error: self.on_failure(identity, error),
+                )
             self.last_stats = session.stats
             await session.start()
             self.session = session
-            self._data.registry.add(session)
+            if isinstance(session, StreamSession):  # a renderer serves its own stream
+                self._data.registry.add(session)
             if not is_url(options.dashboard):
                 self._unsub_lovelace = self._hass.bus.async_listen(
                     EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
@@ -157,7 +197,8 @@ class TargetStreamer:
         if session is None:
             return False
         # Revoke the URL before anything is torn down.
-        self._data.registry.remove(session)
+        if isinstance(session, StreamSession):
+            self._data.registry.remove(session)
         await session.stop()
         return True
 
@@ -166,7 +207,10 @@ class TargetStreamer:
         """The dashboard shown changed its configuration: reload the page."""
         session = self.session
         url_path = event.data.get("url_path") or "lovelace"
-        if session is not None and session.options.dashboard.split("/", 1)[0] == url_path:
+        if (
+            isinstance(session, StreamSession)  # a renderer has no reload yet
+            and session.options.dashboard.split("/", 1)[0] == url_path
+        ):
             self._hass.async_create_background_task(
                 session.reload(), f"dashboard_cast reload {session.session_id}"
             )

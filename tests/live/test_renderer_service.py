@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
+import signal
 import socket
 import sys
 from typing import Any
@@ -51,31 +52,43 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def renderer() -> AsyncGenerator[Renderer]:
-    """The renderer service (python -m dashboard_cast_renderer) on loopback; nothing left after."""
-    port = free_port()
+async def start_renderer(http: ClientSession, port: int) -> Renderer:
+    """Start python -m dashboard_cast_renderer on loopback; return once it answers."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dashboard_cast_renderer", "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warning",
         cwd=REPO, env={**os.environ, "DASHBOARD_CAST_RENDERER_SECRET": SECRET},
+        start_new_session=True,  # its own process group, so a test can crash all of it
     )  # fmt: skip
+    service = Renderer(f"http://127.0.0.1:{port}", http, process)
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                if (await service.call("GET", "/health"))[0] == 200:
+                    return service
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def crash(service: Renderer) -> None:
+    """Kill the service with all its processes at once, as a crashed container."""
+    os.killpg(service.process.pid, signal.SIGKILL)
+    await service.process.wait()
+
+
+@pytest.fixture
+async def renderer() -> AsyncGenerator[Renderer]:
+    """The renderer service as a process of its own; afterwards nothing of it runs."""
     async with ClientSession() as http:
-        service = Renderer(f"http://127.0.0.1:{port}", http, process)
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    if (await service.call("GET", "/health"))[0] == 200:
-                        break
-                except OSError:
-                    pass
-                await asyncio.sleep(0.2)
+        service = await start_renderer(http, free_port())
         try:
             yield service
         finally:
-            process.terminate()
-            assert await process.wait() == 0  # a clean shutdown on SIGTERM
-    assert pipeline_processes() == {}
+            if service.process.returncode is None:
+                service.process.terminate()
+                assert await service.process.wait() == 0  # a clean shutdown on SIGTERM
+    await wait_for(lambda: pipeline_processes() == {})
 
 
 async def test_renders_a_page_into_a_stream_only_the_token_opens(

@@ -1,0 +1,172 @@
+"""A session rendered by the renderer service (service.py) instead of in Home Assistant.
+
+The renderer serves the stream itself, under the token this side chose, so the
+cast device pulls it from the renderer. A poll of the session's status stands
+in for the local watchdog's report: a failed pipeline, or a renderer that lost
+the session (it restarted) or stopped answering, ends the session as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from http import HTTPStatus
+import logging
+from typing import Any
+
+import aiohttp
+
+from .session import SessionIdentity, StreamOptions, session_logger
+from .watchdog import PipelineStats
+
+_LOGGER = logging.getLogger(__name__)
+
+API_PREFIX = "/api/renderer"
+REQUEST_TIMEOUT = 30.0  # a start opens the page: allow for a slow one
+STATUS_INTERVAL = 2.0
+# The renderer may miss this many status polls in a row (a busy moment) before
+# the session counts as lost.
+MISSED_POLLS = 3
+
+
+class RendererError(Exception):
+    """The renderer refused a request or could not be reached."""
+
+
+class RendererClient:
+    """The renderer service's API, with its secret."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, secret: str) -> None:
+        """Call the renderer at url (its base, like http://host:8099)."""
+        self.url = url.rstrip("/")
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {secret}"}
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the API; return its JSON answer, raise RendererError with its message."""
+        try:
+            async with (
+                asyncio.timeout(REQUEST_TIMEOUT),
+                self._http.request(
+                    method, self.url + API_PREFIX + path, json=body, headers=self._headers
+                ) as response,
+            ):
+                answer = await response.json(content_type=None) if response.content_length else None
+                if response.status >= HTTPStatus.BAD_REQUEST:
+                    message = answer.get("message") if isinstance(answer, dict) else None
+                    raise RendererError(f"{response.status} {message or response.reason}")
+                return answer
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise RendererError(f"not reachable: {err or type(err).__name__}") from err
+
+    async def health(self) -> dict[str, Any]:
+        """The renderer's health; raise RendererError if it is down or refuses the secret."""
+        answer = await self.call("GET", "/health")
+        if not isinstance(answer, dict):
+            raise RendererError("not a Dashboard Cast renderer")
+        return answer
+
+
+class RemoteSession:
+    """The part of StreamSession's interface the integration uses, rendered remotely."""
+
+    # No frames reach Home Assistant: the preview camera has no picture.
+    latest_frame: bytes | None = None
+    capture = None
+    encoder = None
+    out_dir = None
+
+    def __init__(
+        self,
+        client: RendererClient,
+        options: StreamOptions,
+        identity: SessionIdentity,
+        page_url: str,
+        hass_url: str | None,
+        refresh_token: str | None,
+        on_failure: Callable[[str], None] = lambda error: None,
+    ) -> None:
+        """Initialize; call start()."""
+        self.options = options
+        self.identity = identity
+        self.token = identity.token
+        self.session_id = identity.session_id
+        self.stats = PipelineStats()
+        self.log = session_logger(identity, options.dashboard)
+        self._client = client
+        self._page_url = page_url
+        self._hass_url = hass_url
+        self._refresh_token = refresh_token
+        self._on_failure = on_failure
+        self._remote_id: str | None = None
+        self._playable = False
+        self._poll: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Ask the renderer to render the page under our token."""
+        body: dict[str, Any] = {
+            "url": self._page_url,
+            "token": self.token,
+            "quality": self.options.quality.value,
+            "fps": self.options.fps,
+            "zoom": self.options.zoom,
+            "theme": self.options.theme.value,
+            "reduce_motion": self.options.reduce_motion,
+            "segment_seconds": self.options.segment_seconds,
+        }
+        if self._hass_url is not None and self._refresh_token is not None:
+            body |= {"hass_url": self._hass_url, "refresh_token": self._refresh_token}
+        answer = await self._client.call("POST", "/sessions", body)
+        self._remote_id = str(answer["id"])
+        self.log.debug("Rendering on %s as %s", self._client.url, self._remote_id)
+        self._poll = asyncio.get_running_loop().create_task(
+            self._follow(), name=f"dashboard_cast renderer status {self.session_id}"
+        )
+
+    async def wait_playable(self) -> None:
+        """Wait until the renderer's playlist has enough segments."""
+        while not self._playable:
+            if self._poll is None or self._poll.done():
+                raise RendererError(self.stats.last_error or "the renderer lost the session")
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        """Stop following and ask the renderer to stop; it may be gone already."""
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+        remote_id, self._remote_id = self._remote_id, None
+        if remote_id is not None:
+            try:
+                await self._client.call("DELETE", f"/sessions/{remote_id}")
+            except RendererError as err:
+                self.log.debug("The renderer did not stop the session: %s", err)
+
+    async def _follow(self) -> None:
+        """Poll the status; report a failed or lost session once."""
+        missed = 0
+        while True:
+            try:
+                status = await self._client.call("GET", f"/sessions/{self._remote_id}")
+            except RendererError as err:
+                missed += 1
+                if missed < MISSED_POLLS and "404" not in str(err):
+                    await asyncio.sleep(STATUS_INTERVAL / 4)
+                    continue
+                self._fail(f"The renderer lost the session: {err}")
+                return
+            missed = 0
+            self._playable = bool(status.get("playable"))
+            self.stats.restarts = int(status.get("restarts") or 0)
+            self.stats.frames_in = int(status.get("frames_in") or 0)
+            self.stats.frames_out = int(status.get("frames_out") or 0)
+            self.stats.last_error = status.get("last_error")
+            if status.get("state") == "failed":
+                self._fail(f"The renderer gave up: {self.stats.last_error}")
+                return
+            await asyncio.sleep(STATUS_INTERVAL if self._playable else 0.2)
+
+    def _fail(self, error: str) -> None:
+        self.stats.last_error = error
+        self.log.warning("%s", error)
+        self._on_failure(error)

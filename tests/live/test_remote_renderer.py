@@ -1,0 +1,107 @@
+"""The integration renders on the renderer service; Home Assistant cannot import Playwright."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import tempfile
+
+from aiohttp import ClientSession
+import pytest
+
+from custom_components.dashboard_cast.const import (
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
+    DOMAIN,
+)
+from custom_components.dashboard_cast.diagnostics import async_get_config_entry_diagnostics
+from custom_components.dashboard_cast.streamer import DATA_DOMAIN
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+
+from ..cast_emulator import CastDevice
+from ..test_config_flow import VALID_OPTIONS
+from ..test_without_playwright import no_playwright  # noqa: F401
+from .conftest import BLUE, RED, ColourPage, wait_for
+from .test_cast import TV, add_player, state_of, wait_for_screen
+from .test_renderer_service import SECRET, Renderer, crash, renderer, start_renderer  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("socket_enabled", "no_playwright")
+
+
+async def test_renderer_streams_to_the_tv_and_a_crash_fails_with_a_reason(
+    hass: HomeAssistant,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    renderer: Renderer,  # noqa: F811
+) -> None:
+    """Start, show, follow a change; the renderer crashes: failed, with why; back: works again."""
+    tv = cast_devices[TV]
+    _, player = await add_player(
+        hass,
+        tv,
+        colour_page.url,
+        **{CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: SECRET},
+    )
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    assert tv.loaded_url is not None
+    assert tv.loaded_url.startswith(renderer.base + "/api/dashboard_cast/")
+    await wait_for_screen(tv, RED)
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+    pool = hass.data[DATA_DOMAIN].pool
+    assert (pool.running, pool.launches) == (False, 0)  # nothing rendered in Home Assistant
+
+    await crash(renderer)
+    await wait_for(lambda: state_of(hass, player) != "playing")
+    attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
+    assert attributes["end_reason"] == "failed"
+    assert "renderer" in attributes["last_error"]
+
+    async with ClientSession() as http:
+        back = await start_renderer(http, int(renderer.base.rsplit(":", 1)[1]))
+        try:
+            await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+            await wait_for(lambda: state_of(hass, player) == "playing")
+            await wait_for_screen(tv, BLUE)
+            await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+            assert (await back.call("GET", "/health"))[1]["sessions"] == 0
+        finally:
+            back.process.terminate()
+            assert await back.process.wait() == 0
+    # The crashed renderer's stream folder was removed by the next one.
+    assert list(Path(tempfile.gettempdir()).glob("dashboard_cast_*")) == []
+
+
+async def test_options_take_a_renderer_only_once_it_answers(
+    hass: HomeAssistant,
+    cast_devices: dict[str, CastDevice],
+    renderer: Renderer,  # noqa: F811
+) -> None:
+    """A wrong secret or a silent address gives a translated error and changes nothing."""
+    entry, _ = await add_player(hass, cast_devices[TV], "http://127.0.0.1:9/")
+    before = dict(entry.options)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    for url, secret, error in (
+        (renderer.base, "not-the-secret-at-all", "renderer_refused"),
+        ("http://127.0.0.1:9", SECRET, "renderer_unreachable"),
+        ("ftp://127.0.0.1", SECRET, "invalid_base_url"),
+    ):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {**VALID_OPTIONS, CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret},
+        )
+        assert result["errors"] == {CONF_RENDERER_URL: error}
+        assert dict(entry.options) == before
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**VALID_OPTIONS, CONF_RENDERER_URL: renderer.base + "/", CONF_RENDERER_SECRET: SECRET},
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_RENDERER_URL] == renderer.base
+    assert entry.options[CONF_RENDERER_SECRET] == SECRET
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert SECRET not in json.dumps(diagnostics, default=str)
+    assert diagnostics["entry"]["options"][CONF_RENDERER_URL] == renderer.base
