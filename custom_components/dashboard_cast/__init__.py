@@ -16,7 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
 from .browser import PLAYWRIGHT_REQUIREMENT, BrowserPool, playwright_importable
-from .const import CONF_CALLBACK_SECRET, CONF_TARGET, DOMAIN, EndReason
+from .const import CONF_CALLBACK_SECRET, CONF_RENDERER_URL, CONF_TARGET, DOMAIN, EndReason
 from .controller import CastController
 from .data import DashboardCastConfigEntry, DashboardCastData
 from .hls import StreamRegistry
@@ -63,7 +63,6 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     )
     hass.http.register_view(StreamView(registry))
     async_setup_services(hass)
-    check_renderer(hass, can_render, PLAYWRIGHT_REQUIREMENT)
     await async_check_ffmpeg(hass)
 
     async def close_browser(_: Event) -> None:
@@ -88,6 +87,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
         target_entity_id=target, streamer=streamer, controller=controller, callbacks=callbacks
     )
     async_check_stream_address(hass, entry, stream_base_url(hass, entry))
+    # Playwright is missing only for entries that render in here.
+    renders_here = [
+        other
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if not other.options.get(CONF_RENDERER_URL)
+    ]
+    check_renderer(
+        hass, hass.data[DATA_DOMAIN].can_render or not renders_here, PLAYWRIGHT_REQUIREMENT
+    )
     async_track_target_removal(hass, entry)
 
     async def stop_session(_: Event) -> None:

@@ -18,6 +18,7 @@ from custom_components.dashboard_cast.diagnostics import async_get_config_entry_
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 
 from ..cast_emulator import CastDevice
 from ..test_config_flow import VALID_OPTIONS
@@ -52,6 +53,8 @@ async def test_renderer_streams_to_the_tv_and_a_crash_fails_with_a_reason(
     await wait_for_screen(tv, BLUE)
     pool = hass.data[DATA_DOMAIN].pool
     assert (pool.running, pool.launches) == (False, 0)  # nothing rendered in Home Assistant
+    # Nothing to repair: no entry needs Playwright here.
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "playwright_missing") is None
 
     await crash(renderer)
     await wait_for(lambda: state_of(hass, player) != "playing")
