@@ -29,6 +29,10 @@ def main() -> None:
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
+    parser.add_argument(
+        "--cdp-url",
+        help="drive a running browser through this DevTools endpoint instead of launching one",
+    )
     parser.add_argument("--ffmpeg", default="ffmpeg", help="FFmpeg binary")
     parser.add_argument(
         "--work-dir",
@@ -43,7 +47,9 @@ def main() -> None:
     )
     secret = os.environ.get(SECRET_VARIABLE, "")
     try:
-        service = RendererService(secret, BrowserPool(args.chromium), args.ffmpeg, args.work_dir)
+        service = RendererService(
+            secret, BrowserPool(args.chromium, cdp_url=args.cdp_url), args.ffmpeg, args.work_dir
+        )
     except ValueError as err:
         sys.exit(f"{SECRET_VARIABLE}: {err}")
     web.run_app(service.app(), host=args.host, port=args.port, print=None)

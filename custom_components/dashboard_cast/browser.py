@@ -87,13 +87,18 @@ class BrowserPool:
         *,
         on_launch_error: Callable[[str], None] = lambda error: None,
         on_launch: Callable[[], None] = lambda: None,
+        cdp_url: str | None = None,
     ) -> None:
         """Initialize; nothing starts until the first acquire.
+
+        cdp_url: drive a browser that already runs (a browserless-style DevTools
+        endpoint) instead of launching Chromium; closing only disconnects.
 
         on_launch_error(reason) and on_launch() tell whether Chromium starts
         (Home Assistant raises and clears a repair issue with them).
         """
         self._executable_path = executable_path
+        self._cdp_url = cdp_url
         self._idle_seconds = idle_seconds
         self._on_launch_error = on_launch_error
         self._on_launch = on_launch
@@ -208,9 +213,12 @@ class BrowserPool:
         executable = self._executable_path or find_chromium()
         playwright = await async_playwright().start()
         try:
-            self._browser = await playwright.chromium.launch(
-                executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
-            )
+            if self._cdp_url is not None:
+                self._browser = await playwright.chromium.connect_over_cdp(self._cdp_url)
+            else:
+                self._browser = await playwright.chromium.launch(
+                    executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
+                )
         except Exception as err:
             await playwright.stop()
             self._on_launch_error(str(err).splitlines()[0] if str(err) else repr(err))
@@ -224,7 +232,9 @@ class BrowserPool:
         self.launches += 1
         await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.info(
-            "Started Chromium %s (%s)", self._browser.version, executable or "Playwright's"
+            "Started Chromium %s (%s)",
+            self._browser.version,
+            self._cdp_url or executable or "Playwright's",
         )
 
     async def _close_locked(self) -> None:

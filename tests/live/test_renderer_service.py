@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import ClientSession
 import pytest
 
-from ..media import pipeline_processes
+from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
+
+from ..media import browser_pids, pipeline_processes
 from .conftest import BLUE, RED, ColourPage, wait_for, wait_for_colour
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -52,11 +54,11 @@ def free_port() -> int:
         return port
 
 
-async def start_renderer(http: ClientSession, port: int) -> Renderer:
+async def start_renderer(http: ClientSession, port: int, *options: str) -> Renderer:
     """Start python -m dashboard_cast_renderer on loopback; return once it answers."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dashboard_cast_renderer", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning",
+        "--port", str(port), "--log-level", "warning", *options,
         cwd=REPO, env={**os.environ, "DASHBOARD_CAST_RENDERER_SECRET": SECRET},
         start_new_session=True,  # its own process group, so a test can crash all of it
     )  # fmt: skip
@@ -68,6 +70,13 @@ async def start_renderer(http: ClientSession, port: int) -> Renderer:
                     return service
             except OSError:
                 pass
+            await asyncio.sleep(0.2)
+
+
+async def wait_playable(service: Renderer, session: str) -> None:
+    """Until the session's playlist has enough segments to play."""
+    async with asyncio.timeout(30):
+        while not (await service.call("GET", session))[1]["playable"]:
             await asyncio.sleep(0.2)
 
 
@@ -98,13 +107,7 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     status, started = await renderer.call("POST", "/sessions", {"url": colour_page.url, "fps": 5})
     assert status == 201, started
     session = f"/sessions/{started['id']}"
-
-    async def playable() -> bool:
-        return bool((await renderer.call("GET", session))[1]["playable"])
-
-    async with asyncio.timeout(30):
-        while not await playable():
-            await asyncio.sleep(0.2)
+    await wait_playable(renderer, session)
     master = renderer.base + started["playlist"]
     await wait_for_colour(master, RED)
     colour_page.colour = "#0000ff"
@@ -164,3 +167,33 @@ async def test_refuses_bad_sessions_and_starts_nothing(
     assert answer["message"]
     assert (await renderer.call("GET", "/health"))[1]["sessions"] == 0
     assert pipeline_processes() == {}
+
+
+async def test_drives_a_running_browser_over_cdp(colour_page: ColourPage, tmp_path: Path) -> None:
+    """With --cdp-url the service renders in a browser it did not start, and leaves it running."""
+    browser = await asyncio.create_subprocess_exec(
+        find_chromium() or "chromium", *CHROMIUM_ARGS, "--headless", "--remote-debugging-port=0",
+        f"--user-data-dir={tmp_path}", "about:blank",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert browser.stderr is not None
+    try:
+        async with asyncio.timeout(30):
+            while b"DevTools listening on ws://" not in (line := await browser.stderr.readline()):
+                assert line, "Chromium exited"
+        endpoint = line.decode().split("listening on ")[1].strip()
+        async with ClientSession() as http:
+            service = await start_renderer(http, free_port(), "--cdp-url", endpoint)
+            status, started = await service.call("POST", "/sessions", {"url": colour_page.url})
+            assert status == 201, started
+            await wait_playable(service, f"/sessions/{started['id']}")
+            await wait_for_colour(service.base + started["playlist"], RED)
+            assert browser_pids(service.process.pid) == []  # it launched no Chromium
+            assert (await service.call("DELETE", f"/sessions/{started['id']}"))[0] == 204
+            service.process.terminate()
+            assert await service.process.wait() == 0
+        assert browser.returncode is None  # not ours to close
+    finally:
+        browser.terminate()
+        await browser.wait()
+    await wait_for(lambda: pipeline_processes() == {})
