@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
     OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_ENTITY_ID, CONF_WEBHOOK_ID, Platform
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError
@@ -35,6 +35,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .browser import playwright_importable
 from .const import (
     CAST_DOMAIN,
     CONF_BASE_URL,
@@ -113,11 +114,46 @@ def _target_title(entry: er.RegistryEntry) -> str:
     return entry.name or entry.original_name or entry.entity_id
 
 
+async def _checked_renderer(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The renderer options of a form, checked against the renderer; or the form's errors.
+
+    An empty address means rendering in Home Assistant: no options, no errors.
+    """
+    try:
+        url = normalize_base_url(user_input.get(CONF_RENDERER_URL, ""))
+    except InvalidBaseUrlError:
+        return {}, {CONF_RENDERER_URL: "invalid_base_url"}
+    if url is None:
+        return {}, {}
+    secret = user_input.get(CONF_RENDERER_SECRET, "")
+    try:
+        await RendererClient(async_get_clientsession(hass), url, secret).health()
+    except RendererError as err:
+        error = "renderer_refused" if "401" in str(err) else "renderer_unreachable"
+        return {}, {CONF_RENDERER_URL: error}
+    return {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret}, {}
+
+
+RENDERER_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_RENDERER_URL): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        ),
+        probatio.Required(CONF_RENDERER_SECRET): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        ),
+    }
+)
+
+
 class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     """Pick the cast device that shows the dashboard."""
 
     VERSION = 1
     MINOR_VERSION = 3
+    _target: er.RegistryEntry | None = None
 
     @staticmethod
     @callback
@@ -141,16 +177,39 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 await self.async_set_unique_id(target.unique_id)
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(
-                    title=_target_title(target),
-                    data={
-                        CONF_TARGET: target.id,
-                        CONF_WEBHOOK_ID: webhook.async_generate_id(),
-                        CONF_CALLBACK_SECRET: secrets.token_hex(32),
-                    },
-                    options=DEFAULT_OPTIONS,
-                )
+                self._target = target
+                # Rendering in Home Assistant is offered only where it can work.
+                if not await self.hass.async_add_executor_job(playwright_importable):
+                    return await self.async_step_renderer()
+                return self._create_entry({})
         return self.async_show_form(step_id="user", data_schema=_target_schema(), errors=errors)
+
+    async def async_step_renderer(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Without Playwright here, a renderer service must render: where, with what secret."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            renderer, errors = await _checked_renderer(self.hass, user_input)
+            if not errors:
+                return self._create_entry(renderer)
+        return self.async_show_form(
+            step_id="renderer",
+            data_schema=self.add_suggested_values_to_schema(RENDERER_SCHEMA, user_input or {}),
+            errors=errors,
+        )
+
+    def _create_entry(self, renderer: dict[str, str]) -> ConfigFlowResult:
+        assert self._target is not None
+        return self.async_create_entry(
+            title=_target_title(self._target),
+            data={
+                CONF_TARGET: self._target.id,
+                CONF_WEBHOOK_ID: webhook.async_generate_id(),
+                CONF_CALLBACK_SECRET: secrets.token_hex(32),
+            },
+            options={**DEFAULT_OPTIONS, **renderer},
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -281,24 +340,9 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
         """Put the renderer into options once it answers with this secret; else the errors."""
         options.pop(CONF_RENDERER_URL, None)
         options.pop(CONF_RENDERER_SECRET, None)
-        try:
-            url = normalize_base_url(user_input.get(CONF_RENDERER_URL, ""))
-        except InvalidBaseUrlError:
-            return {CONF_RENDERER_URL: "invalid_base_url"}
-        if url is None:
-            return {}  # render in Home Assistant
-        secret = user_input.get(CONF_RENDERER_SECRET, "")
-        try:
-            await RendererClient(async_get_clientsession(self.hass), url, secret).health()
-        except RendererError as err:
-            return {
-                CONF_RENDERER_URL: "renderer_refused"
-                if "401" in str(err)
-                else "renderer_unreachable"
-            }
-        options[CONF_RENDERER_URL] = url
-        options[CONF_RENDERER_SECRET] = secret
-        return {}
+        renderer, errors = await _checked_renderer(self.hass, user_input)
+        options.update(renderer)
+        return errors
 
     def _webhook_url(self) -> str:
         webhook_id = self.config_entry.data[CONF_WEBHOOK_ID]

@@ -23,7 +23,7 @@ from homeassistant.helpers import issue_registry as ir
 from ..cast_emulator import CastDevice
 from ..test_config_flow import VALID_OPTIONS
 from ..test_without_playwright import no_playwright  # noqa: F401
-from .conftest import BLUE, RED, ColourPage, wait_for
+from .conftest import BLUE, RED, ColourPage, cast_entity_id, wait_for
 from .test_cast import TV, add_player, state_of, wait_for_screen
 from .test_renderer_service import SECRET, Renderer, crash, renderer, start_renderer  # noqa: F401
 
@@ -108,3 +108,28 @@ async def test_options_take_a_renderer_only_once_it_answers(
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert SECRET not in json.dumps(diagnostics, default=str)
     assert diagnostics["entry"]["options"][CONF_RENDERER_URL] == renderer.base
+
+
+async def test_setup_without_playwright_asks_for_a_renderer(
+    hass: HomeAssistant,
+    cast_devices: dict[str, CastDevice],
+    renderer: Renderer,  # noqa: F811
+) -> None:
+    """Rendering here is not offered when it cannot work; the renderer is checked first."""
+    cast = cast_entity_id(hass, cast_devices[TV])
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"entity_id": cast})
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "renderer")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: "not-the-secret-at-all"},
+    )
+    assert result["errors"] == {CONF_RENDERER_URL: "renderer_refused"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: SECRET}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["options"][CONF_RENDERER_URL] == renderer.base
+    assert hass.config_entries.async_entries(DOMAIN)[0].runtime_data.streamer.can_render
