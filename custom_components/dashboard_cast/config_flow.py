@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 import secrets
 from typing import Any
 
@@ -131,7 +132,9 @@ async def _checked_renderer(
     try:
         await RendererClient(async_get_clientsession(hass), url, secret).health()
     except RendererError as err:
-        error = "renderer_refused" if "401" in str(err) else "renderer_unreachable"
+        error = (
+            "renderer_refused" if err.status == HTTPStatus.UNAUTHORIZED else "renderer_unreachable"
+        )
         return {}, {CONF_RENDERER_URL: error}
     return {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret}, {}
 

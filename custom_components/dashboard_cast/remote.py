@@ -30,7 +30,12 @@ MISSED_POLLS = 3
 
 
 class RendererError(Exception):
-    """The renderer refused a request or could not be reached."""
+    """The renderer refused a request (status: its HTTP status) or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """Say why; status is None when no answer came."""
+        super().__init__(message)
+        self.status = status
 
 
 class RendererClient:
@@ -54,7 +59,9 @@ class RendererClient:
                 answer = await response.json(content_type=None) if response.content_length else None
                 if response.status >= HTTPStatus.BAD_REQUEST:
                     message = answer.get("message") if isinstance(answer, dict) else None
-                    raise RendererError(f"{response.status} {message or response.reason}")
+                    raise RendererError(
+                        f"{response.status} {message or response.reason}", response.status
+                    )
                 return answer
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise RendererError(f"not reachable: {err or type(err).__name__}") from err
@@ -150,7 +157,7 @@ class RemoteSession:
                 status = await self._client.call("GET", f"/sessions/{self._remote_id}")
             except RendererError as err:
                 missed += 1
-                if missed < MISSED_POLLS and "404" not in str(err):
+                if missed < MISSED_POLLS and err.status != HTTPStatus.NOT_FOUND:
                     await asyncio.sleep(STATUS_INTERVAL / 4)
                     continue
                 self._fail(f"The renderer lost the session: {err}")

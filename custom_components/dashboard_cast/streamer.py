@@ -110,7 +110,7 @@ class TargetStreamer:
     @property
     def can_render(self) -> bool:
         """Tell whether a stream can be rendered at all: by the renderer, or in here."""
-        return self._renderer is not None or self._data.can_render
+        return bool(self._entry.options.get(CONF_RENDERER_URL)) or self._data.can_render
 
     @property
     def _renderer(self) -> RendererClient | None:
