@@ -50,10 +50,13 @@ async def newest_segment(master_url: str) -> tuple[str, bytes]:
     return segment, await fetch(f"{base}/{init.group(1)}") + await fetch(f"{base}/{segment}")
 
 
-async def colour_of(media: bytes) -> tuple[int, int, int]:
-    """Mean RGB colour of the last picture of an fMP4 segment (with its init segment)."""
+async def colour_of(media: bytes, demuxer: str = "mp4") -> tuple[int, int, int]:
+    """Mean RGB colour of the last picture of an fMP4 segment (with its init segment).
+
+    demuxer "jpeg_pipe" reads a JPEG instead.
+    """
     proc = await asyncio.create_subprocess_exec(
-        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0",
+        FFMPEG, "-v", "error", "-f", demuxer, "-i", "pipe:0",
         "-vf", "scale=16:9", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

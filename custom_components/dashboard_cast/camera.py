@@ -44,7 +44,7 @@ class DashboardPreviewCamera(DashboardCastEntity, Camera):
     ) -> bytes | None:
         """Return the latest rendered frame (JPEG)."""
         session = self._streamer.session
-        return session.latest_frame if session is not None else None
+        return await session.frame() if session is not None else None
 
     async def stream_source(self) -> str | None:
         """Return the session's HLS URL while one runs."""

@@ -98,14 +98,14 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
     def media_image_hash(self) -> str | None:
         """Changes with every new rendered frame."""
         session = self._streamer.session
-        if session is None or session.capture is None or session.latest_frame is None:
+        if session is None or not session.stats.frames_in:
             return None
         return f"{session.session_id}-{session.stats.frames_in}"
 
     async def async_get_media_image(self) -> tuple[bytes | None, str | None]:
         """The latest rendered frame."""
         session = self._streamer.session
-        frame = session.latest_frame if session is not None else None
+        frame = await session.frame() if session is not None else None
         return (frame, "image/jpeg") if frame is not None else (None, None)
 
     async def async_turn_on(self) -> None:

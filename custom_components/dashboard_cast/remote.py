@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from http import HTTPStatus
+import json
 import logging
 from typing import Any
 
@@ -49,6 +50,19 @@ class RendererClient:
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """Call the API; return its JSON answer, raise RendererError with its message."""
+        answer, _ = await self._request(method, path, body)
+        try:
+            return json.loads(answer) if answer else None
+        except ValueError as err:
+            raise RendererError("not a Dashboard Cast renderer: the answer is not JSON") from err
+
+    async def image(self, path: str) -> bytes | None:
+        """GET an image; None when the renderer has none (204)."""
+        answer, content_type = await self._request("GET", path)
+        return answer if answer and content_type.startswith("image/") else None
+
+    async def _request(self, method: str, path: str, body: Any = None) -> tuple[bytes, str]:
+        """The answer's body and content type; RendererError for an error or no answer."""
         try:
             async with (
                 asyncio.timeout(REQUEST_TIMEOUT),
@@ -56,14 +70,13 @@ class RendererClient:
                     method, self.url + API_PREFIX + path, json=body, headers=self._headers
                 ) as response,
             ):
-                answer = await response.json(content_type=None) if response.content_length else None
+                answer = await response.read()
                 if response.status >= HTTPStatus.BAD_REQUEST:
-                    message = answer.get("message") if isinstance(answer, dict) else None
                     raise RendererError(
-                        f"{response.status} {message or response.reason}", response.status
+                        f"{response.status} {_message(answer) or response.reason}", response.status
                     )
-                return answer
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                return answer, response.content_type
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise RendererError(f"not reachable: {err or type(err).__name__}") from err
 
     async def health(self) -> dict[str, Any]:
@@ -74,11 +87,18 @@ class RendererClient:
         return answer
 
 
+def _message(answer: bytes) -> str | None:
+    """The message of the renderer's JSON error answer, if it is one."""
+    try:
+        parsed = json.loads(answer)
+    except ValueError:
+        return None
+    return parsed.get("message") if isinstance(parsed, dict) else None
+
+
 class RemoteSession:
     """The part of StreamSession's interface the integration uses, rendered remotely."""
 
-    # No frames reach Home Assistant: the preview camera has no picture.
-    latest_frame: bytes | None = None
     capture = None
     encoder = None
     out_dir = None
@@ -148,6 +168,25 @@ class RemoteSession:
                 await self._client.call("DELETE", f"/sessions/{remote_id}")
             except RendererError as err:
                 self.log.debug("The renderer did not stop the session: %s", err)
+
+    async def frame(self) -> bytes | None:
+        """The renderer's latest frame of the page (JPEG), for the preview camera."""
+        if self._remote_id is None:
+            return None
+        try:
+            return await self._client.image(f"/sessions/{self._remote_id}/frame")
+        except RendererError as err:
+            self.log.debug("No frame from the renderer: %s", err)
+            return None
+
+    async def reload(self) -> None:
+        """Have the renderer load the page again (its dashboard's configuration changed)."""
+        if self._remote_id is None:
+            return
+        try:
+            await self._client.call("POST", f"/sessions/{self._remote_id}/reload")
+        except RendererError as err:
+            self.log.debug("The renderer did not reload the page: %s", err)
 
     async def _follow(self) -> None:
         """Poll the status; report a failed or lost session once."""

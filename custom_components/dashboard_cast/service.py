@@ -11,6 +11,8 @@ API (JSON; every /api/renderer request carries ``Authorization: Bearer <secret>`
   session's id and its master playlist path under an unguessable token.
 - ``GET /api/renderer/sessions/{id}``: state, playability and pipeline figures.
 - ``DELETE /api/renderer/sessions/{id}``: stop it; its stream URL dies first.
+- ``POST /api/renderer/sessions/{id}/reload``: load the page again.
+- ``GET /api/renderer/sessions/{id}/frame``: the latest frame as JPEG (204 before the first).
 
 The stream itself (``/api/dashboard_cast/<token>/…``) needs no secret: the
 Chromecast pulls it directly, and the 128-bit token is the key.
@@ -127,6 +129,8 @@ class RendererService:
         app.router.add_post(API_PREFIX + "/sessions", self._start)
         app.router.add_get(API_PREFIX + "/sessions/{session_id}", self._status)
         app.router.add_delete(API_PREFIX + "/sessions/{session_id}", self._stop)
+        app.router.add_post(API_PREFIX + "/sessions/{session_id}/reload", self._reload)
+        app.router.add_get(API_PREFIX + "/sessions/{session_id}/frame", self._frame)
         app.router.add_get(STREAM_ROUTE, self._stream)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
@@ -219,6 +223,21 @@ class RendererService:
                 "frames_in": stats.frames_in,
                 "frames_out": stats.frames_out,
             }
+        )
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        if (session := self._sessions.get(request.match_info["session_id"])) is None:
+            return _error(HTTPStatus.NOT_FOUND, "no such session")
+        await session.reload()
+        return web.Response(status=HTTPStatus.NO_CONTENT)
+
+    async def _frame(self, request: web.Request) -> web.Response:
+        if (session := self._sessions.get(request.match_info["session_id"])) is None:
+            return _error(HTTPStatus.NOT_FOUND, "no such session")
+        if (frame := session.latest_frame) is None:
+            return web.Response(status=HTTPStatus.NO_CONTENT)
+        return web.Response(
+            body=frame, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
         )
 
     async def _stop(self, request: web.Request) -> web.Response:

@@ -14,6 +14,8 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
+from yarl import URL
+
 from .browser import BrowserPool
 from .capture import ScreencastCapture
 from .const import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
@@ -144,6 +146,10 @@ class StreamSession:
         """The latest captured JPEG, if any."""
         return self.capture.latest if self.capture is not None else None
 
+    async def frame(self) -> bytes | None:
+        """The latest captured JPEG, for the preview camera (as RemoteSession.frame)."""
+        return self.latest_frame
+
     @property
     def master_playlist(self) -> str:
         """The master playlist text."""
@@ -177,7 +183,11 @@ class StreamSession:
 
     @property
     def _own_site(self) -> bool:
-        return not is_url(self.options.dashboard)
+        """The page is Home Assistant's own, the only one that gets the login.
+
+        Compared by origin: a renderer elsewhere is handed the full URL.
+        """
+        return bool(self._hass_url) and URL(self.page_url).origin() == URL(self._hass_url).origin()
 
     async def _open_page(self, latest: bytes | None = None) -> None:
         """Open the page in the shared browser and start capturing it."""

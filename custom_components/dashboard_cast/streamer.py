@@ -207,10 +207,7 @@ class TargetStreamer:
         """The dashboard shown changed its configuration: reload the page."""
         session = self.session
         url_path = event.data.get("url_path") or "lovelace"
-        if (
-            isinstance(session, StreamSession)  # a renderer has no reload yet
-            and session.options.dashboard.split("/", 1)[0] == url_path
-        ):
+        if session is not None and session.options.dashboard.split("/", 1)[0] == url_path:
             self._hass.async_create_background_task(
                 session.reload(), f"dashboard_cast reload {session.session_id}"
             )

@@ -55,6 +55,12 @@ class ColourPage:
         """Start red."""
         self.colour = "#ff0000"
         self.url = ""
+        self.loads = 0  # how often a browser loaded the page
+
+    def load(self, _: web.Request) -> web.Response:
+        """Serve the page."""
+        self.loads += 1
+        return web.Response(text=PAGE, content_type="text/html")
 
 
 @pytest.fixture
@@ -62,7 +68,7 @@ async def colour_page() -> AsyncGenerator[ColourPage]:
     """Serve the colour page on 127.0.0.1."""
     page = ColourPage()
     app = web.Application()
-    app.router.add_get("/", lambda _: web.Response(text=PAGE, content_type="text/html"))
+    app.router.add_get("/", page.load)
     app.router.add_get("/colour", lambda _: web.Response(text=page.colour))
     runner = web.AppRunner(app)
     await runner.setup()

@@ -18,7 +18,7 @@ import pytest
 
 from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
 
-from ..media import browser_pids, pipeline_processes
+from ..media import browser_pids, close_to, colour_of, pipeline_processes
 from .conftest import BLUE, RED, ColourPage, wait_for, wait_for_colour
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -116,6 +116,16 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     assert (status, info["state"], info["last_error"]) == (200, "running", None)
     assert info["frames_in"] > 0
 
+    async with renderer.http.get(
+        renderer.base + "/api/renderer" + session + "/frame",
+        headers={"Authorization": f"Bearer {SECRET}"},
+    ) as response:
+        assert (response.status, response.content_type) == (200, "image/jpeg")
+        assert close_to(await colour_of(await response.read(), "jpeg_pipe"), BLUE)
+    loads = colour_page.loads
+    assert (await renderer.call("POST", session + "/reload"))[0] == 204
+    await wait_for(lambda: colour_page.loads == loads + 1)
+
     token = started["playlist"].split("/")[3]
     async with renderer.http.get(master.replace(token, "0" * 32)) as other:
         assert other.status == 404  # another token opens nothing
@@ -124,6 +134,9 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     async with renderer.http.get(master) as response:
         assert response.status == 404  # the token died with the session
     assert (await renderer.call("GET", session))[0] == 404
+    for gone in ("/frame", "/reload"):
+        method = "GET" if gone == "/frame" else "POST"
+        assert (await renderer.call(method, session + gone))[0] == 404
     await wait_for(lambda: "ffmpeg" not in pipeline_processes().values())
 
 
