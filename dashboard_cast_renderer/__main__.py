@@ -13,12 +13,11 @@ import logging
 import os
 from pathlib import Path
 import sys
-import tempfile
 
 from aiohttp import web
 
 from .browser import BrowserPool
-from .service import RendererService
+from .service import DEFAULT_WORK_DIR, RendererService
 
 SECRET_VARIABLE = "DASHBOARD_CAST_RENDERER_SECRET"  # noqa: S105 - the name, not a secret
 
@@ -37,7 +36,7 @@ def main() -> None:
     parser.add_argument(
         "--work-dir",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "dashboard_cast_renderer",
+        default=DEFAULT_WORK_DIR,
         help="folder of the streams, this service's alone (emptied at start and stop)",
     )
     parser.add_argument("--log-level", default="info")

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 import probatio
+import voluptuous as vol
 from yarl import URL
 
 from homeassistant.components import webhook
@@ -35,6 +36,8 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.hassio import HassioServiceInfo
+from homeassistant.util.hass_dict import HassKey
 
 from .browser import playwright_importable
 from .const import (
@@ -66,6 +69,18 @@ from .const import (
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
 from .remote import RendererClient, RendererError
+
+# The renderer add-on Supervisor announced last: the setup of another screen offers it.
+DATA_DISCOVERED_RENDERER: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_discovered_renderer")
+# What the add-on announces (dashboard_cast_renderer/addon.py).
+DISCOVERY_SCHEMA = vol.Schema(
+    {
+        vol.Required("host"): vol.All(str, vol.Length(min=1)),
+        vol.Required("port"): vol.All(int, vol.Range(min=1, max=65535)),
+        vol.Required("secret"): vol.All(str, vol.Length(min=16)),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
 
 
 class InvalidBaseUrlError(ValueError):
@@ -157,6 +172,9 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     MINOR_VERSION = 3
     _target: er.RegistryEntry | None = None
+    # The renderer this flow renders on, chosen before the screen (a discovered add-on).
+    _renderer: dict[str, str] | None = None
+    _discovered: dict[str, str] | None = None
 
     @staticmethod
     @callback
@@ -181,6 +199,8 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(target.unique_id)
                 self._abort_if_unique_id_configured()
                 self._target = target
+                if self._renderer is not None:
+                    return self._create_entry(self._renderer)
                 # Rendering in Home Assistant is offered only where it can work.
                 if not await self.hass.async_add_executor_job(playwright_importable):
                     return await self.async_step_renderer()
@@ -196,9 +216,65 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
             renderer, errors = await _checked_renderer(self.hass, user_input)
             if not errors:
                 return self._create_entry(renderer)
+        # A discovered add-on is suggested: one click for each further screen.
+        suggested = user_input or self.hass.data.get(DATA_DISCOVERED_RENDERER, {})
         return self.async_show_form(
             step_id="renderer",
-            data_schema=self.add_suggested_values_to_schema(RENDERER_SCHEMA, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(RENDERER_SCHEMA, suggested),
+            errors=errors,
+        )
+
+    async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
+        """The renderer add-on announced itself through the Supervisor.
+
+        Entries that render on it follow it to a new address or secret; otherwise
+        the user may set up a screen that renders on it.
+        """
+        try:
+            config = DISCOVERY_SCHEMA(discovery_info.config)
+        except vol.Invalid:
+            return self.async_abort(reason="invalid_discovery")
+        url = str(URL.build(scheme="http", host=config["host"], port=config["port"]))
+        renderer = {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: config["secret"]}
+        self.hass.data[DATA_DISCOVERED_RENDERER] = renderer
+        if self._follow_renderer(renderer):
+            return self.async_abort(reason="renderer_configured")
+        await self.async_set_unique_id(discovery_info.uuid)
+        self._abort_if_unique_id_configured()
+        self._discovered = renderer
+        self.context["title_placeholders"] = {"name": discovery_info.name}
+        return await self.async_step_hassio_confirm()
+
+    def _follow_renderer(self, renderer: dict[str, str]) -> bool:
+        """Move the entries on this add-on (same address or secret) to it; tell if any."""
+        found = False
+        for entry in self._async_current_entries(include_ignore=False):
+            options = entry.options
+            if CONF_RENDERER_URL not in options or not any(
+                options.get(key) == value for key, value in renderer.items()
+            ):
+                continue
+            found = True
+            if any(options.get(key) != value for key, value in renderer.items()):
+                self.hass.config_entries.async_update_entry(entry, options={**options, **renderer})
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return found
+
+    async def async_step_hassio_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Render on the add-on? Then pick the screen."""
+        assert self._discovered is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            renderer, field_errors = await _checked_renderer(self.hass, self._discovered)
+            if not field_errors:
+                self._renderer = renderer
+                return await self.async_step_user()
+            errors["base"] = field_errors[CONF_RENDERER_URL]
+        return self.async_show_form(
+            step_id="hassio_confirm",
+            description_placeholders={"addon": self.context["title_placeholders"]["name"]},
             errors=errors,
         )
 

@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 import secrets
 import shutil
+import tempfile
 from typing import Any
 
 from aiohttp import web
@@ -59,6 +60,7 @@ _LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/renderer"
 MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
 MAX_BODY_BYTES = 16384
+DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
 
 
 def _http_url(value: Any) -> str:
