@@ -108,12 +108,15 @@ async def run(data_dir: Path) -> None:
     options = load_options(data_dir)
     port = int(options.get("port", DEFAULT_PORT))
     secret = addon_secret(data_dir, options)
-    service = RendererService(
-        secret,
-        BrowserPool(None, cdp_url=options.get("cdp_url") or None),
-        "ffmpeg",
-        DEFAULT_WORK_DIR,
-    )
+    try:
+        service = RendererService(
+            secret,
+            BrowserPool(None, cdp_url=options.get("cdp_url") or None),
+            "ffmpeg",
+            DEFAULT_WORK_DIR,
+        )
+    except ValueError as err:  # a secret option that is too short
+        raise SystemExit(f"The secret option: {err}") from err
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - the LAN's cast devices pull

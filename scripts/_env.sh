@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/setup, scripts/test, scripts/develop and scripts/bench.
+# Shared by scripts/setup, scripts/test, scripts/develop, scripts/bench and scripts/addon_image.
 #
 # Home Assistant >= 2026.3 needs Python >= 3.14.2. Where such a python3.14 is on
 # PATH we use it in .venv. Otherwise (Debian 12 and similar hosts) we build a
@@ -31,6 +31,16 @@ host_python() {
     fi
   done
   return 1
+}
+
+# The Debian mirror apt already uses on this host (deb822 or one-line format).
+host_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+  [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt"
+  echo "$uri"
 }
 
 env_mode() {

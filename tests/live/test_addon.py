@@ -41,6 +41,7 @@ from .test_renderer_service import REPO, free_port
 pytestmark = pytest.mark.usefixtures("socket_enabled", "no_playwright")
 SUPERVISOR_TOKEN = "supervisor-token-of-the-addon"  # noqa: S105 - a test value
 USER_SECRET = "a-secret-the-user-chose"  # noqa: S105 - a test value
+SHORT_SECRET = "short"  # noqa: S105 - a test value
 ADDON = "Dashboard Cast Renderer"
 KITCHEN = "127.0.0.3"
 
@@ -95,7 +96,7 @@ async def supervisor() -> AsyncGenerator[FakeSupervisor]:
 
 
 async def start_addon(
-    data: Path, supervisor: FakeSupervisor, **options: Any
+    data: Path, supervisor: FakeSupervisor, *, capture_errors: bool = False, **options: Any
 ) -> asyncio.subprocess.Process:
     """The add-on as Supervisor starts it: options in /data, the Supervisor's token."""
     (data / "options.json").write_text(json.dumps({"log_level": "warning", **options}))
@@ -107,6 +108,7 @@ async def start_addon(
             "SUPERVISOR_API": supervisor.url,
             "SUPERVISOR_TOKEN": SUPERVISOR_TOKEN,
         },
+        stderr=asyncio.subprocess.PIPE if capture_errors else None,
     )  # fmt: skip
 
 
@@ -267,3 +269,17 @@ async def test_addon_that_does_not_answer_is_not_taken(
         {"base": "renderer_unreachable"},
     )
     assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def test_addon_refuses_a_short_secret_option(
+    supervisor: FakeSupervisor, tmp_path: Path
+) -> None:
+    """A secret option under 16 characters stops the add-on with why; nothing is announced."""
+    process = await start_addon(
+        tmp_path, supervisor, capture_errors=True, port=free_port(), secret=SHORT_SECRET
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    assert b"The secret option: the secret must have at least 16 characters" in stderr
+    assert supervisor.announced == []
+    assert not (tmp_path / "secret").exists()

@@ -1,0 +1,79 @@
+"""Read addon/Dockerfile into the steps scripts/addon_image carries out.
+
+Prints one "KIND<TAB>argument" line per file-system step: RUN (a shell command,
+with WORKDIR, ENV and ARG values applied), COPY (source, destination) and ADD
+(destination of the release archive). With --cmd, prints the image's command,
+working folder and environment as JSON instead. Only the instructions our
+Dockerfile uses are understood; any other fails, so the check cannot silently
+skip a step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+import shlex
+import sys
+
+CONFIG_VERSION = re.compile(r'^version:\s*"?([^"\s]+)"?', re.MULTILINE)
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    joined = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in joined.splitlines()
+        if line.strip()
+    ]
+
+
+def main() -> None:
+    """Print the steps of the Dockerfile named last on the command line."""
+    args = sys.argv[1:]
+    want_cmd = args[:1] == ["--cmd"]
+    dockerfile = Path(args[-1])
+    version = CONFIG_VERSION.search((dockerfile.parent / "config.yaml").read_text())
+    assert version is not None, "config.yaml has no version"
+    values = {"BUILD_VERSION": version.group(1)}
+    env: dict[str, str] = {}
+    workdir, cmd = "/", None
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}", lambda m: {**values, **env}.get(m.group(1), ""), text)
+
+    for kind, arg in instructions(dockerfile.read_text()):
+        if kind == "ARG":
+            name, _, default = arg.partition("=")
+            values.setdefault(name, expand(default))
+        elif kind == "FROM":
+            assert arg == "${BUILD_FROM}", "the base comes from build.yaml"
+        elif kind == "ENV":
+            name, _, value = arg.partition("=")
+            env[name] = expand(value)
+        elif kind == "WORKDIR":
+            workdir = expand(arg)
+        elif kind == "RUN":
+            exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
+            print(f"RUN\t{exports}mkdir -p {workdir} && cd {workdir} && {expand(arg)}")
+        elif kind == "COPY":
+            print(f"COPY\t{expand(arg)}")
+        elif kind == "ADD":
+            source, destination = expand(arg).split()
+            assert source.endswith(f"/v{values['BUILD_VERSION']}.tar.gz"), source
+            print(f"ADD\t{destination}")
+        elif kind == "CMD":
+            cmd = json.loads(arg)
+        else:
+            raise SystemExit(f"{kind}: not understood by scripts/dockerfile_steps.py")
+    if want_cmd:
+        print(json.dumps({"cmd": cmd, "workdir": workdir, "env": env}))
+
+
+if __name__ == "__main__":
+    main()
