@@ -43,6 +43,7 @@ def main() -> None:
     values = {"BUILD_VERSION": version.group(1)}
     env: dict[str, str] = {}
     workdir, cmd = "/", None
+    steps: list[str] = []
 
     def expand(text: str) -> str:
         return re.sub(r"\$\{(\w+)\}", lambda m: {**values, **env}.get(m.group(1), ""), text)
@@ -60,19 +61,20 @@ def main() -> None:
             workdir = expand(arg)
         elif kind == "RUN":
             exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
-            print(f"RUN\t{exports}mkdir -p {workdir} && cd {workdir} && {expand(arg)}")
+            steps.append(f"RUN\t{exports}mkdir -p {workdir} && cd {workdir} && {expand(arg)}")
         elif kind == "COPY":
-            print(f"COPY\t{expand(arg)}")
+            steps.append(f"COPY\t{expand(arg)}")
         elif kind == "ADD":
             source, destination = expand(arg).split()
             assert source.endswith(f"/v{values['BUILD_VERSION']}.tar.gz"), source
-            print(f"ADD\t{destination}")
+            steps.append(f"ADD\t{destination}")
         elif kind == "CMD":
             cmd = json.loads(arg)
         else:
             raise SystemExit(f"{kind}: not understood by scripts/dockerfile_steps.py")
-    if want_cmd:
-        print(json.dumps({"cmd": cmd, "workdir": workdir, "env": env}))
+    print(
+        json.dumps({"cmd": cmd, "workdir": workdir, "env": env}) if want_cmd else "\n".join(steps)
+    )
 
 
 if __name__ == "__main__":
