@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from .browser import BrowserPool
+from .const import DOMAIN
 from .service import DEFAULT_WORK_DIR, RendererService
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 DATA_DIR = Path(os.environ.get("DASHBOARD_CAST_ADDON_DATA", "/data"))
 # How add-ons reach the Supervisor (the same variables bashio reads).
 SUPERVISOR_API = os.environ.get("SUPERVISOR_API", "http://supervisor")
-DISCOVERY_SERVICE = "dashboard_cast"  # the integration's domain
+DISCOVERY_SERVICE = DOMAIN  # the integration whose config flow takes the announcement up
 DEFAULT_PORT = 8099
 
 
@@ -132,7 +133,7 @@ async def run(data_dir: Path) -> None:
             host = await supervisor.host_address() or source_address()
             uuid = await supervisor.announce({"host": host, "port": port, "secret": secret})
             _LOGGER.info("Announced to Home Assistant at %s:%s", host, port)
-        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as err:
+        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError) as err:
             # Setting the renderer up by hand still works (address, and the secret option).
             _LOGGER.warning("Could not announce the renderer to Home Assistant: %s", err)
         await stopping.wait()

@@ -129,7 +129,7 @@ async def check(image: dict[str, Any], data: Path, port: int) -> list[tuple[str,
     base = f"http://127.0.0.1:{port}"
     rows: list[tuple[str, str]] = []
     async with ClientSession() as http:
-        headers, chromium = await wait_healthy(http, base, data)
+        headers, _ = await wait_healthy(http, base, data)
         rows.append(("answers /health after", f"{time.monotonic() - started:.1f} s"))
         mode = (data / "secret").stat().st_mode & 0o777
         rows.append(("secret made and kept in /data/secret, mode", oct(mode)))
