@@ -48,11 +48,11 @@ env_mode() {
   cat "$MODE_FILE"
 }
 
-# Copy the host's DNS, pip and CA settings into the root: a proxy CA the host
+# Copy the host's DNS, pip, npm and CA settings into the root: a proxy CA the host
 # trusts must be trusted inside too.
 sync_host_files() {
   local f
-  for f in /etc/resolv.conf /etc/pip.conf /etc/ssl/certs/ca-certificates.crt; do
+  for f in /etc/resolv.conf /etc/pip.conf /etc/npmrc /etc/ssl/certs/ca-certificates.crt; do
     if [ -f "$f" ] && ! cmp -s "$f" "$ROOTFS$f"; then
       mkdir -p "$(dirname "$ROOTFS$f")"
       cp -L "$f" "$ROOTFS$f"

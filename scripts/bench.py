@@ -11,6 +11,13 @@ dashboard_cast.start action and measures, from outside:
 - first_playable_s: from the start call to a media playlist listing 2 segments;
 - change_latency_s: from a colour change on the page to the newest segment
   showing it (median of 5; static pages only);
+- for e2e_shaka_720p5, the picture on the TV: the emulated device plays the
+  stream in Shaka Player from another origin (tests/receiver.py), and the row
+  tells first_frame_s (LOAD to the first presented frame), stalls (the
+  picture frozen for 0.5 s or more) and player_seeks (the player moved its
+  playhead on its own) over the window, Shaka's live latency, and
+  change_to_pixels_s (median of 5 colour changes to the first presented
+  frame showing them);
 - proportional set size of Chromium and FFmpeg, and the stream's bitrate;
 - then the response time of the start action and the webhook while starts
   replace each other (p50, p95, max).
@@ -45,6 +52,12 @@ from custom_components.dashboard_cast.watchdog import (  # noqa: E402
 )
 from tests.cast_emulator import CastDevice  # noqa: E402
 from tests.media import close_to, colour_of, descendants, newest_segment  # noqa: E402
+from tests.receiver import (  # noqa: E402
+    PlayingScreen,
+    shaka_receiver,
+    wait_until_playing,
+    watch_playback,
+)
 
 CAST_HOST = "127.0.0.2"
 SETTLE_SECONDS = 3.0
@@ -70,7 +83,10 @@ CASES: dict[str, dict[str, Any]] = {
     "spinner_720p5_motion": {"page": "spinner", "quality": "720p", "reduce_motion": False},
     "static_1080p5": {"page": "static", "quality": "1080p"},
     "dashboard_720p5": {"page": "dashboard", "quality": "720p"},
+    # The picture in the receiver's player, end to end; the window is at least 3 minutes.
+    "e2e_shaka_720p5": {"page": "static", "quality": "720p", "receiver": True},
 }
+E2E_MIN_SECONDS = 180.0
 COLOURS = [("#c02020", (192, 32, 32)), ("#20c020", (32, 192, 32)), ("#2020c0", (32, 32, 192))]
 
 
@@ -244,8 +260,43 @@ def segment_bytes() -> dict[str, int]:
     return sizes
 
 
+async def change_to_pixels(site: TestSite, screen: PlayingScreen) -> float:
+    """Median seconds from a colour change on the page to the first frame the player shows of it."""
+    samples = []
+    for index in range(CHANGES):
+        css, rgb = COLOURS[index % len(COLOURS)]
+        changed_ms = time.time() * 1000
+        site.set_colour(css)
+        async with asyncio.timeout(30):
+            while (shown_ms := await screen.first_frame_like(rgb, changed_ms, 40)) is None:  # noqa: ASYNC110 - polled in the player's page
+                await asyncio.sleep(0.05)
+        samples.append((shown_ms - changed_ms) / 1000)
+        # Vary the phase of the change against segment boundaries.
+        await asyncio.sleep(1.0 + random.random())  # noqa: S311
+    return statistics.median(samples)
+
+
+async def watch_receiver(screen: PlayingScreen, seconds: float) -> dict[str, Any]:
+    """Playback on the TV over the window: stalls, and how far behind live it plays."""
+    samples = [state for _, state in await watch_playback(screen, seconds)]
+    last = samples[-1]
+    if last.error is not None:
+        raise RuntimeError(f"the player failed: {last.error}")
+    return {
+        "stalls": len(last.freezes),
+        "player_seeks": len(last.seeks),
+        "live_latency_s": None if last.live_latency is None else round(last.live_latency, 2),
+    }
+
+
 async def run_case(
-    ha: HomeAssistant, entry_id: str, player: str, site: TestSite, name: str, seconds: float
+    ha: HomeAssistant,
+    entry_id: str,
+    player: str,
+    site: TestSite,
+    tv: CastDevice,
+    name: str,
+    seconds: float,
 ) -> dict[str, Any]:
     """Start one case with the action, measure it, stop it."""
     spec = CASES[name]
@@ -268,6 +319,11 @@ async def run_case(
             await asyncio.sleep(0.05)
     first_playable = time.monotonic() - started
     await ha.wait_for_state(player, {"playing"})
+    receiver: dict[str, Any] = {}
+    if tv.screen is not None:
+        state = await wait_until_playing(tv.screen)
+        receiver["first_frame_s"] = state.first_frame_s
+        watching = asyncio.create_task(watch_receiver(tv.screen, max(seconds, E2E_MIN_SECONDS)))
     await asyncio.sleep(SETTLE_SECONDS)
 
     before = cpu_by_role(ha.pid)
@@ -283,6 +339,9 @@ async def run_case(
     cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
     cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
     latency = await change_latency(site, master) if spec["page"] == "static" else None
+    if tv.screen is not None:
+        receiver["change_to_pixels_s"] = round(await change_to_pixels(site, tv.screen), 2)
+        receiver.update(await watching)
     await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
     site.set_colour("#204060")
     return {
@@ -296,6 +355,7 @@ async def run_case(
         "chromium_pss_mb": round(pss["chromium"], 1),
         "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
         "bitrate_kbps": round(sum(seen.values()) * 8 / 1000 / window, 1),
+        **receiver,
     }
 
 
@@ -381,7 +441,10 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
     site = TestSite()
     await site.start()
     try:
-        async with running_home_assistant("bench", port) as ha:
+        async with (
+            running_home_assistant("bench", port) as ha,
+            shaka_receiver() as receiver,
+        ):
             await ha.flow("cast", {"known_hosts": [CAST_HOST]})
             await ha.wait_for_state("media_player.bench_tv", {"off", "idle"})
             entry = await ha.flow("dashboard_cast", {"entity_id": "media_player.bench_tv"})
@@ -395,7 +458,8 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             results = []
             for name in names:
                 print(f"  {name}", file=sys.stderr)
-                results.append(await run_case(ha, entry_id, player, site, name, seconds))
+                tv.receiver = receiver if CASES[name].get("receiver") else None
+                results.append(await run_case(ha, entry_id, player, site, tv, name, seconds))
             print("  response times", file=sys.stderr)
             webhook_id = await webhook_of(ha, entry_id)
             responses = await response_times(
@@ -440,8 +504,12 @@ def main() -> int:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     result = asyncio.run(bench(args.port, args.seconds, names))
     print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
-    print_table(result["cases"])
-    print()
+    if rows := [row for row in result["cases"] if "first_frame_s" not in row]:
+        print_table(rows)
+        print()
+    if e2e := [row for row in result["cases"] if "first_frame_s" in row]:
+        print_table(e2e)
+        print()
     print_table(result["responses"])
     if args.json:
         print(json.dumps(result))

@@ -5,8 +5,12 @@ info over HTTP on port 8008, then TLS on port 8009 carrying length-prefixed
 CastMessage protobufs with JSON payloads. Port 8009 is fixed, so each emulated
 device listens on a loopback address of its own (127.0.0.2, 127.0.0.3 ...).
 
-On LOAD it fetches the URL it was given and answers PLAYING only if that is a
-playable HLS master playlist; screen_colour() decodes what the "TV" shows.
+On LOAD, the fast double fetches the URL it was given and answers PLAYING only
+if that is a playable HLS master playlist; screen_colour() decodes the newest
+segment. Given a playing receiver (tests/receiver.py), it plays the URL in
+Shaka Player from another origin, as the Cast Web Receiver does, answers
+PLAYING once frames are presented (IDLE with ERROR when the player fails), and
+screen_colour() is the colour of the presented picture.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from cryptography.x509.oid import NameOID
 from pychromecast.generated.cast_channel_pb2 import CastMessage
 
 from .media import latest_colour
+from .receiver import PlayingScreen, ShakaReceiver, wait_until_playing
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,9 +105,14 @@ class _Connection:
 class CastDevice:
     """One emulated Chromecast with a screen."""
 
-    def __init__(self, host: str, name: str) -> None:
-        """Describe the device; start() makes it reachable."""
+    def __init__(self, host: str, name: str, receiver: ShakaReceiver | None = None) -> None:
+        """Describe the device; start() makes it reachable.
+
+        receiver: play each LOAD in a real player; set it any time before the LOAD.
+        """
         self.host = host
+        self.receiver = receiver
+        self.screen: PlayingScreen | None = None  # the playing receiver's, while it plays
         self.name = name
         self.uuid = str(uuid_lib.uuid5(uuid_lib.NAMESPACE_DNS, f"{host}.cast-emulator"))
         self.app: dict[str, Any] | None = None
@@ -154,9 +164,17 @@ class CastDevice:
             await self._runner.cleanup()
 
     async def screen_colour(self) -> tuple[int, int, int]:
-        """Decode the newest picture of the stream on screen; its mean RGB colour."""
+        """The mean RGB colour of the picture on screen.
+
+        With a playing receiver, the frame the player presents now; otherwise
+        the last picture of the newest segment of the stream.
+        """
         url = self.loaded_url
         assert url is not None, f"{self.name} shows no stream"
+        if self.screen is not None:
+            colour = (await self.screen.state()).colour
+            assert colour is not None, f"{self.name} presented no frame"
+            return colour
         return await latest_colour(url)
 
     def take_over(self, app_id: str = YOUTUBE, name: str = "YouTube") -> None:
@@ -273,24 +291,29 @@ class CastDevice:
             return
         if kind in ("STOP", "PAUSE", "PLAY"):
             self.player_state = {"STOP": "IDLE", "PAUSE": "PAUSED", "PLAY": "PLAYING"}[kind]
+            if kind == "STOP":
+                self._close_screen()
         connection.send(endpoint, sender, NS_MEDIA, self._media_status(request_id))
 
     async def _load(
         self, connection: _Connection, sender: str, media: dict[str, Any], request_id: int
     ) -> None:
-        """Fetch the stream like a receiver would; play it only if it is playable HLS."""
+        """Play the stream like a receiver would; PLAYING only if it plays."""
         assert self.app is not None
         transport = self.app["transportId"]
         self.media = media
         self._media_session_id += 1
         self.player_state = "BUFFERING"
-        playable = False
         try:
-            async with ClientSession() as http, http.get(media["contentId"]) as response:
-                text = await response.text()
-                playable = response.status == 200 and "CODECS=" in text
+            if self.receiver is not None:
+                playable = await self._play(media)
+            else:
+                playable = await self._fetch(media)
         except Exception:
-            _LOGGER.exception("%s could not fetch %s", self.name, media["contentId"])
+            _LOGGER.exception("%s could not play %s", self.name, media["contentId"])
+            playable = False
+        if self.media is not media:  # stopped or replaced meanwhile
+            return
         self.player_state = "PLAYING" if playable else "IDLE"
         status = self._media_status(request_id)
         if not playable:
@@ -299,6 +322,34 @@ class CastDevice:
         self._broadcast(transport, NS_MEDIA, self._media_status(0))
         if self.on_change is not None:
             self.on_change()
+
+    async def _fetch(self, media: dict[str, Any]) -> bool:
+        """The fast double: a master playlist that names its codecs counts as playable."""
+        async with ClientSession() as http, http.get(media["contentId"]) as response:
+            text = await response.text()
+            return response.status == 200 and "CODECS=" in text
+
+    async def _play(self, media: dict[str, Any]) -> bool:
+        """The playing receiver: a fresh player page plays the media until it ends."""
+        assert self.receiver is not None
+        self._close_screen()
+        self.screen = screen = await self.receiver.open()
+        await screen.load(media["contentId"], media.get("hlsVideoSegmentFormat"))
+        try:
+            await wait_until_playing(screen)
+        except (AssertionError, TimeoutError) as err:
+            _LOGGER.warning(
+                "%s: the player did not play %s: %s", self.name, media["contentId"], err
+            )
+            return False
+        return True
+
+    def _close_screen(self) -> None:
+        screen, self.screen = self.screen, None
+        if screen is not None:
+            task = asyncio.get_running_loop().create_task(screen.close())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # -- state ------------------------------------------------------------
 
@@ -326,6 +377,7 @@ class CastDevice:
         self.app = None
         self.media = None
         self.player_state = "IDLE"
+        self._close_screen()
         if self.on_change is not None:
             self.on_change()
 

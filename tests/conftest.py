@@ -15,7 +15,7 @@ from custom_components.dashboard_cast.const import (
 )
 from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 CALLBACK_SECRET = "5e" * 32
 
@@ -29,13 +29,28 @@ def auto_enable_custom_integrations(
 
 
 def register_cast_entity(hass: HomeAssistant, uuid: str, name: str) -> er.RegistryEntry:
-    """Register a media_player the way the cast integration registers a device."""
+    """Register a media_player the way the cast integration does.
+
+    Its entity has no name of its own (has_entity_name, name None): what a
+    person sees is its device's name, the cast device's friendly name.
+    """
+    cast_entry = MockConfigEntry(domain="cast")
+    cast_entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=cast_entry.entry_id,
+        identifiers={("cast", uuid)},
+        name=name,
+        manufacturer="Google Inc.",
+        model="Chromecast",
+    )
     return er.async_get(hass).async_get_or_create(
         "media_player",
         "cast",
         uuid,
-        suggested_object_id=name.lower().replace(" ", "_"),
-        original_name=name,
+        config_entry=cast_entry,
+        device_id=device.id,
+        has_entity_name=True,
+        original_name=None,
     )
 
 

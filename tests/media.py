@@ -73,6 +73,30 @@ async def colour_of(media: bytes, demuxer: str = "mp4") -> tuple[int, int, int]:
     )
 
 
+async def first_content_row(jpeg: bytes, tolerance: int = 12) -> int | None:
+    """The first row from the top that is not all the colour of the top-left pixel, or None.
+
+    Where a page's content starts: a band kept for a hidden header shows as
+    rows of plain background above it.
+    """
+    width, height = 1280, 720
+    proc = await asyncio.create_subprocess_exec(
+        FFMPEG, "-v", "error", "-f", "jpeg_pipe", "-i", "pipe:0",
+        "-vf", f"scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "gray", "-",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    raw, err = await asyncio.wait_for(proc.communicate(jpeg), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert len(raw) == width * height
+    background = raw[0]
+    for row in range(height):
+        line = raw[row * width : (row + 1) * width]
+        if max(line) - background > tolerance or background - min(line) > tolerance:
+            return row
+    return None
+
+
 async def latest_colour(master_url: str) -> tuple[int, int, int]:
     """What a live HLS stream shows now: the last picture of its newest listed segment.
 
@@ -81,6 +105,12 @@ async def latest_colour(master_url: str) -> tuple[int, int, int]:
     """
     _, media = await newest_segment(master_url)
     return await colour_of(media)
+
+
+async def codecs(url: str) -> list[str]:
+    """The codec of each stream ffprobe finds behind a URL, in order."""
+    out = await run(FFPROBE, "-v", "error", "-show_streams", "-of", "json", url)
+    return [stream["codec_name"] for stream in json.loads(out)["streams"]]
 
 
 async def probe(url: str) -> dict[str, Any]:

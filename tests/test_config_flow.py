@@ -15,6 +15,7 @@ from custom_components.dashboard_cast.const import (
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
     CONF_SEGMENT_SECONDS,
+    CONF_SILENT_AUDIO,
     CONF_TARGET,
     CONF_THEME,
     CONF_WEBHOOK_REMOTE,
@@ -38,7 +39,8 @@ VALID_OPTIONS = {
     CONF_ZOOM: 1.0,
     CONF_KEEP_CASTING: False,
     CONF_REDUCE_MOTION: True,
-    CONF_SEGMENT_SECONDS: 1.0,
+    CONF_SEGMENT_SECONDS: 0.5,
+    CONF_SILENT_AUDIO: False,
     CONF_WEBHOOK_REMOTE: False,
 }
 
@@ -146,6 +148,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_KEEP_CASTING: True,
             CONF_REDUCE_MOTION: False,
             CONF_SEGMENT_SECONDS: 2,
+            CONF_SILENT_AUDIO: True,
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
             CONF_WEBHOOK_REMOTE: True,
         },
@@ -161,6 +164,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_KEEP_CASTING: True,
         CONF_REDUCE_MOTION: False,
         CONF_SEGMENT_SECONDS: 2.0,
+        CONF_SILENT_AUDIO: True,
         CONF_BASE_URL: "http://192.168.1.10:8123",
         CONF_WEBHOOK_REMOTE: True,
     }

@@ -78,9 +78,10 @@ async def test_preview_camera_joins_cast_device(
 
 
 async def test_preview_camera_without_cast_device(
-    hass: HomeAssistant, config_entry: MockConfigEntry
+    hass: HomeAssistant, config_entry: MockConfigEntry, living_room_tv: er.RegistryEntry
 ) -> None:
     """A cast entity with no device still gets its camera, on no device."""
+    er.async_get(hass).async_update_entity(living_room_tv.entity_id, device_id=None)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     entity_registry = er.async_get(hass)

@@ -52,6 +52,7 @@ from .const import (
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
     CONF_SEGMENT_SECONDS,
+    CONF_SILENT_AUDIO,
     CONF_TARGET,
     CONF_THEME,
     CONF_WEBHOOK_REMOTE,
@@ -126,8 +127,9 @@ def _cast_entity(registry: er.EntityRegistry, entity_id: str) -> er.RegistryEntr
     return entry
 
 
-def _target_title(entry: er.RegistryEntry) -> str:
-    return entry.name or entry.original_name or entry.entity_id
+def _target_title(hass: HomeAssistant, entry: er.RegistryEntry) -> str:
+    """The name a person sees for the cast entity: its own, else its device's."""
+    return er.async_get_full_entity_name(hass, entry) or entry.entity_id
 
 
 async def _checked_renderer(
@@ -281,7 +283,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     def _create_entry(self, renderer: dict[str, str]) -> ConfigFlowResult:
         assert self._target is not None
         return self.async_create_entry(
-            title=_target_title(self._target),
+            title=_target_title(self.hass, self._target),
             data={
                 CONF_TARGET: self._target.id,
                 CONF_WEBHOOK_ID: webhook.async_generate_id(),
@@ -310,7 +312,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_update_reload_and_abort(
                     entry,
                     unique_id=target.unique_id,
-                    title=_target_title(target),
+                    title=_target_title(self.hass, target),
                     data_updates={CONF_TARGET: target.id},
                 )
         current = er.async_resolve_entity_id(registry, entry.data[CONF_TARGET])
@@ -335,6 +337,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
                 CONF_REDUCE_MOTION: bool(user_input[CONF_REDUCE_MOTION]),
                 CONF_SEGMENT_SECONDS: float(user_input[CONF_SEGMENT_SECONDS]),
+                CONF_SILENT_AUDIO: bool(user_input[CONF_SILENT_AUDIO]),
                 CONF_WEBHOOK_REMOTE: bool(user_input[CONF_WEBHOOK_REMOTE]),
             }
             try:
@@ -390,6 +393,7 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                         unit_of_measurement="s",
                     )
                 ),
+                probatio.Required(CONF_SILENT_AUDIO): BooleanSelector(),
                 probatio.Optional(CONF_BASE_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),

@@ -20,6 +20,8 @@ CONF_ZOOM: Final = "zoom"
 CONF_KEEP_CASTING: Final = "keep_casting"
 CONF_REDUCE_MOTION: Final = "reduce_motion"
 CONF_SEGMENT_SECONDS: Final = "segment_seconds"
+# A silent audio track in the stream, for receivers that play no video-only HLS.
+CONF_SILENT_AUDIO: Final = "silent_audio"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
@@ -66,10 +68,11 @@ class Theme(StrEnum):
 DEFAULT_THEME: Final = Theme.AUTO
 DEFAULT_ZOOM: Final = 1.0
 DEFAULT_REDUCE_MOTION: Final = True
-DEFAULT_SEGMENT_SECONDS: Final = 1.0
+DEFAULT_SEGMENT_SECONDS: Final = 0.5
 MIN_SEGMENT_SECONDS: Final = 0.5
 MAX_SEGMENT_SECONDS: Final = 4.0
 DEFAULT_KEEP_CASTING: Final = False
+DEFAULT_SILENT_AUDIO: Final = False
 MIN_ZOOM: Final = 0.5
 MAX_ZOOM: Final = 3.0
 
@@ -84,6 +87,8 @@ MAX_BITRATE_KBPS: Final[dict[Quality, int]] = {
 }
 # H.264 High profile, level 4.1: plays on a Nest Hub and a first-generation Chromecast.
 H264_CODECS: Final = "avc1.640029"
+# AAC-LC, the silent audio track's codec.
+AAC_CODECS: Final = "mp4a.40.2"
 
 # A browser no stream has used for this long is closed.
 BROWSER_IDLE_SECONDS: Final = 60.0
@@ -117,5 +122,6 @@ DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
     CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
     CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
+    CONF_SILENT_AUDIO: DEFAULT_SILENT_AUDIO,
     CONF_WEBHOOK_REMOTE: False,
 }

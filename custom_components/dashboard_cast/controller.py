@@ -52,7 +52,7 @@ from .const import (
 )
 from .dashboard import dashboard_title
 from .data import DashboardCastConfigEntry
-from .hls import HLS_CONTENT_TYPE, THUMBNAIL, URL_PREFIX, stream_path
+from .hls import HLS_CONTENT_TYPE, THUMBNAIL, URL_PREFIX, segment_formats, stream_path
 from .session import SessionIdentity, SessionLogger, session_logger
 from .status_callback import StatusCallbacks
 from .streamer import TargetStreamer, stream_base_url
@@ -313,6 +313,8 @@ class CastController:
         if url is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
         thumbnail = url.rsplit("/", 1)[0] + "/" + THUMBNAIL
+        session = self._streamer.session
+        silent_audio = session is not None and session.options.silent_audio
         await self._call_cast(
             SERVICE_PLAY_MEDIA,
             {
@@ -322,7 +324,7 @@ class CastController:
                     "stream_type": "LIVE",
                     "title": dashboard_title(self._hass, request.dashboard),
                     "thumb": thumbnail,
-                    "media_info": {"hlsVideoSegmentFormat": "fmp4"},
+                    "media_info": segment_formats(silent_audio=silent_audio),
                 },
             },
         )

@@ -7,9 +7,11 @@ from collections import deque
 from collections.abc import Callable
 import contextlib
 import logging
+import math
 from pathlib import Path
+import re
 
-from .const import H264_CODECS
+from .const import AAC_CODECS, H264_CODECS
 from .priority import lower_priority
 from .watchdog import PipelineStats, cpu_seconds
 
@@ -18,11 +20,83 @@ _LOGGER = logging.getLogger(__name__)
 MEDIA_PLAYLIST = "media.m3u8"
 INIT_SEGMENT = "init.mp4"
 SEGMENT_PATTERN = "segment_%05d.m4s"
-PLAYLIST_SEGMENTS = 4
+# The media playlist lists this much of the stream, whatever the segment length:
+# a slow player that fetches late still finds its next segment (short windows
+# froze real Android TV players in other projects).
+PLAYLIST_SECONDS = 6.0
+# A segment stays on disk this long after it left the playlist, for a player
+# that fetched the playlist just before.
+DELETE_AFTER_SECONDS = 3.0
+# How far behind the newest listed segment a player starts (HOLD-BACK): the
+# segment being written, plus this margin for fetching, appending and a busy
+# moment of the encoder. The wait for the next playlist is not in it: players
+# block on the next segment's playlist (CAN-BLOCK-RELOAD) and hear of it at once.
+HOLD_BACK_MARGIN = 0.15
+# Silence in mono AAC-LC at 48 kHz, in the cheapest form a receiver plays.
+SILENT_AUDIO_INPUT = ("-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=48000")
+SILENT_AUDIO_OUTPUT = ("-map", "1:a", "-c:a", "aac", "-b:a", "24k", "-shortest")
 STOP_TIMEOUT = 5.0
 LOG_TAIL_LINES = 30
 # Segments the first picture fills at start: a player needs two to begin.
 PREROLL_SEGMENTS = 2
+
+
+def segment_frames(fps: int, segment_seconds: float) -> int:
+    """Frames per segment: a whole number, so every segment starts on a frame."""
+    return max(1, round(fps * segment_seconds))
+
+
+def segment_duration(fps: int, segment_seconds: float) -> float:
+    """The segment length the stream really has: the asked one, rounded to whole frames."""
+    return segment_frames(fps, segment_seconds) / fps
+
+
+def hold_back(segment: float) -> float:
+    """Seconds behind the newest listed segment that a player plays (see HOLD_BACK_MARGIN)."""
+    return round(segment + HOLD_BACK_MARGIN, 3)
+
+
+def target_duration(segment: float) -> int:
+    """EXT-X-TARGETDURATION: a whole number of seconds, at least the segment length."""
+    return max(1, math.ceil(segment))
+
+
+def last_media_sequence(media_playlist: str) -> int | None:
+    """The media sequence number of the newest segment a media playlist lists."""
+    sequence = re.search(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", media_playlist, re.MULTILINE)
+    listed = media_playlist.count("#EXTINF:")
+    if sequence is None or listed == 0:
+        return None
+    return int(sequence.group(1)) + listed - 1
+
+
+def served_media_playlist(written: str, segment: float) -> str:
+    """FFmpeg's media playlist as players get it.
+
+    - EXT-X-TARGETDURATION becomes a whole number of at least 1: FFmpeg rounds
+      0.4 s down to 0, which players may divide by.
+    - CAN-BLOCK-RELOAD: the server holds a request for a segment that is
+      not listed yet until it is (hls.py).
+    - HOLD-BACK and EXT-X-START tell how far from the live edge to play.
+      Without them players start three target durations behind the newest
+      segment (Shaka Player, the Cast Web Receiver's HLS player, and hls.js):
+      3 s behind for segments of 0.4 s. HOLD-BACK sets Shaka's and hls.js's
+      distance; EXT-X-START is where other players start. It is below the
+      three target durations RFC 8216bis asks for, since the segments are far
+      shorter than the target duration; players play it without a stall
+      (tests/live/test_receiver.py).
+    """
+    head, found, rest = written.partition("#EXT-X-TARGETDURATION:")
+    if not found:
+        return written
+    _, _, rest = rest.partition("\n")
+    distance = hold_back(segment)
+    return (
+        f"{head}#EXT-X-TARGETDURATION:{target_duration(segment)}\n"
+        f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK={distance:.3f}\n"
+        f"#EXT-X-START:TIME-OFFSET=-{distance:.3f},PRECISE=YES\n"
+        f"{rest}"
+    )
 
 
 def ffmpeg_args(
@@ -34,8 +108,13 @@ def ffmpeg_args(
     max_kbps: int,
     *,
     generation: int = 0,
+    silent_audio: bool = False,
 ) -> list[str]:
     """Return FFmpeg's arguments after the binary.
+
+    silent_audio adds a silent AAC track to the same segments, for receivers
+    that play no video-only HLS. FFmpeg's scheduler reads the endless silence
+    only as far as the video has come, so it keeps pace with the frames.
 
     A later generation continues the playlist an earlier FFmpeg of the session
     left: the segment numbers go on, and a discontinuity tells the player that
@@ -43,7 +122,8 @@ def ffmpeg_args(
     segment gets a new name: rewriting the old one in place would hand a
     player that fetches it meanwhile half a file.
     """
-    gop = max(1, round(fps * segment_seconds))
+    gop = segment_frames(fps, segment_seconds)
+    segment = gop / fps
     flags = "delete_segments+independent_segments+temp_file+omit_endlist"
     if generation:
         flags += "+append_list+discont_start"
@@ -55,21 +135,30 @@ def ffmpeg_args(
         "-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0",
         # One decoder thread: frame threads would hold back frames, adding latency.
         "-threads", "1",
-        "-f", "image2pipe", "-c:v", "mjpeg", "-framerate", str(fps), "-i", "pipe:0",
-        "-an",
-        "-vf", f"scale={width}:{height}:out_range=tv,format=yuv420p",
+        # Each JPEG framed with its length (multipart): FFmpeg takes a frame
+        # the moment it arrives. As a bare JPEG stream (image2pipe) a frame
+        # waits for the next one, which shows where its end was: a frame
+        # interval of delay on every change.
+        "-f", "mpjpeg", "-strict_mime_boundary", "0", "-i", "pipe:0",
+        *(SILENT_AUDIO_INPUT if silent_audio else ()),
+        "-map", "0:v",
+        *(SILENT_AUDIO_OUTPUT if silent_audio else ("-an",)),
+        # The timeline is the frame count, which the feeder keeps in step with the clock.
+        "-vf", f"setpts=N/({fps}*TB),scale={width}:{height}:out_range=tv,format=yuv420p",
+        "-r", str(fps),
         "-c:v", "libx264",
         # veryfast, not ultrafast: ultrafast silently drops to Constrained Baseline.
         "-preset", "veryfast", "-tune", "zerolatency",
         "-profile:v", "high", "-level:v", "4.1", "-pix_fmt", "yuv420p",
         "-crf", "23", "-maxrate", f"{max_kbps}k", "-bufsize", f"{2 * max_kbps}k",
-        # A keyframe at every segment start, and nowhere else.
+        # A keyframe at every segment start, and nowhere else. Counted in
+        # frames: a sum of float seconds would miss a boundary now and then.
         "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-        "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+        "-force_key_frames", f"expr:eq(mod(n,{gop}),0)",
         "-f", "hls",
-        "-hls_time", str(segment_seconds),
-        "-hls_list_size", str(PLAYLIST_SEGMENTS),
-        "-hls_delete_threshold", "3",
+        "-hls_time", f"{segment:.6f}",
+        "-hls_list_size", str(math.ceil(PLAYLIST_SECONDS / segment)),
+        "-hls_delete_threshold", str(math.ceil(DELETE_AFTER_SECONDS / segment)),
         "-hls_flags", flags,
         "-hls_segment_type", "fmp4",
         "-hls_fmp4_init_filename", init_segment(generation),
@@ -83,18 +172,29 @@ def init_segment(generation: int) -> str:
     return INIT_SEGMENT if generation == 0 else f"init_{generation}.mp4"
 
 
-def master_playlist(width: int, height: int, fps: int, max_kbps: int) -> str:
+def multipart(jpeg: bytes) -> bytes:
+    """A JPEG as one part of a multipart stream, FFmpeg's mpjpeg input."""
+    return b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n" % (
+        len(jpeg),
+        jpeg,
+    )
+
+
+def master_playlist(
+    width: int, height: int, fps: int, max_kbps: int, *, silent_audio: bool = False
+) -> str:
     """Return the master playlist.
 
     Chromecasts play a video-only HLS stream only when the master playlist
     names its codecs, resolution and bandwidth.
     """
+    codecs = f"{H264_CODECS},{AAC_CODECS}" if silent_audio else H264_CODECS
     return (
         "#EXTM3U\n"
         "#EXT-X-VERSION:7\n"
         "#EXT-X-INDEPENDENT-SEGMENTS\n"
         f"#EXT-X-STREAM-INF:BANDWIDTH={max_kbps * 1000},RESOLUTION={width}x{height},"
-        f'CODECS="{H264_CODECS}",FRAME-RATE={fps:.3f}\n'
+        f'CODECS="{codecs}",FRAME-RATE={fps:.3f}\n'
         f"{MEDIA_PLAYLIST}\n"
     )
 
@@ -131,6 +231,7 @@ class HlsEncoder:
         stats: PipelineStats | None = None,
         generation: int = 0,
         resume_after: float = 0.0,
+        silent_audio: bool = False,
     ) -> None:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
@@ -141,10 +242,17 @@ class HlsEncoder:
         """
         self._binary = binary
         self._args = ffmpeg_args(
-            out_dir, width, height, fps, segment_seconds, max_kbps, generation=generation
+            out_dir,
+            width,
+            height,
+            fps,
+            segment_seconds,
+            max_kbps,
+            generation=generation,
+            silent_audio=silent_audio,
         )
         self._interval = 1.0 / fps
-        preroll_seconds = segment_seconds * PREROLL_SEGMENTS
+        preroll_seconds = segment_duration(fps, segment_seconds) * PREROLL_SEGMENTS
         if generation:
             preroll_seconds = min(preroll_seconds, resume_after)
         self._preroll_frames = max(1, round(fps * preroll_seconds))
@@ -153,6 +261,7 @@ class HlsEncoder:
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_fed: bytes | None = None
+        self._last_part = b""  # the last fed frame, framed for FFmpeg
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.stats = stats if stats is not None else PipelineStats()
         self.frames_out = 0
@@ -208,35 +317,45 @@ class HlsEncoder:
         self._tasks = []
 
     async def _feed(self) -> None:
+        """Write the latest frame on a fixed schedule, locked to the clock.
+
+        The stream's timeline is its frame count; players expect it to keep
+        pace with the wall clock. When the loop falls behind (a busy moment),
+        the missed ticks are written at once as repeats instead of skipped, so
+        the stream never falls behind the clock and a player at the live edge
+        never runs out of picture.
+        """
         assert self._process is not None
         stdin = self._process.stdin
         assert stdin is not None
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        started_at: float | None = None  # loop time of the first frame
         while True:
             frame = self._latest_frame()
+            now = loop.time()
             if frame is not None:
-                # Pre-roll: the first picture fills the first segments at once,
-                # so a player can start now instead of after that many seconds.
-                copies = self._preroll_frames if self.frames_out == 0 else 1
+                if started_at is None:
+                    started_at = now
+                # The first picture fills the pre-roll at once, so a player can
+                # start now instead of after that many seconds.
+                due = self._preroll_frames + int((now - started_at) / self._interval)
+                copies = max(1, due - self.frames_out)
+                if frame is not self._last_fed:
+                    self._last_fed = frame
+                    self._last_part = multipart(frame)
+                    self.stats.fresh_frames_out += 1
                 try:
                     for _ in range(copies):
-                        stdin.write(frame)
+                        stdin.write(self._last_part)
                     await stdin.drain()
                 except BrokenPipeError, ConnectionResetError:
                     return
                 self.frames_out += copies
                 self.stats.frames_out += copies
-                if frame is not self._last_fed:
-                    self._last_fed = frame
-                    self.stats.fresh_frames_out += 1
-            # A fixed schedule, not sleep(interval): the rate must not drift.
-            next_at += self._interval
-            delay = next_at - loop.time()
-            if delay < -self._interval:  # fell far behind (a busy loop): resync
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+                next_at = started_at + (self.frames_out - self._preroll_frames + 1) * self._interval
+            else:
+                next_at = now + self._interval
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def _read_log(self) -> None:
         assert self._process is not None

@@ -27,4 +27,8 @@ class StreamView(HomeAssistantView):
 
     async def get(self, request: web.Request, token: str, filename: str) -> web.StreamResponse:
         """Answer one file of a live session, readable from any origin."""
-        return await stream_file(self._registry, token, filename)
+        return await stream_file(self._registry, token, filename, request.query)
+
+    async def head(self, request: web.Request, token: str, filename: str) -> web.StreamResponse:
+        """Answer as GET without the body: some players and proxies probe with HEAD."""
+        return await stream_file(self._registry, token, filename, request.query)

@@ -39,6 +39,7 @@ from .const import (
     DEFAULT_QUALITY,
     DEFAULT_REDUCE_MOTION,
     DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_SILENT_AUDIO,
     DEFAULT_THEME,
     DEFAULT_ZOOM,
     MAX_FPS,
@@ -51,7 +52,14 @@ from .const import (
     Theme,
 )
 from .encoder import listed_segments
-from .hls import STREAM_ROUTE, StreamRegistry, stream_file, stream_path
+from .hls import (
+    STREAM_ROUTE,
+    StreamRegistry,
+    readable_from_any_origin,
+    stream_file,
+    stream_path,
+    stream_preflight,
+)
 from .page import is_url
 from .session import PLAYABLE_SEGMENTS, SessionIdentity, StreamOptions, StreamSession
 
@@ -93,6 +101,7 @@ SESSION_SCHEMA = vol.Schema(
         vol.Optional("segment_seconds", default=DEFAULT_SEGMENT_SECONDS): vol.All(
             _number, vol.Range(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS)
         ),
+        vol.Optional("silent_audio", default=DEFAULT_SILENT_AUDIO): bool,
         # The caller may choose the stream token (128 random bits, as hex), so it
         # knows the stream URL before the session starts.
         vol.Optional("token"): vol.All(str, vol.Match(r"^[0-9a-f]{32}$")),
@@ -133,7 +142,8 @@ class RendererService:
         app.router.add_delete(API_PREFIX + "/sessions/{session_id}", self._stop)
         app.router.add_post(API_PREFIX + "/sessions/{session_id}/reload", self._reload)
         app.router.add_get(API_PREFIX + "/sessions/{session_id}/frame", self._frame)
-        app.router.add_get(STREAM_ROUTE, self._stream)
+        app.router.add_get(STREAM_ROUTE, self._stream)  # and HEAD
+        app.router.add_route("OPTIONS", STREAM_ROUTE, stream_preflight)
         app.on_startup.append(self._startup)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -178,6 +188,7 @@ class RendererService:
                     theme=fields["theme"],
                     reduce_motion=fields["reduce_motion"],
                     segment_seconds=fields["segment_seconds"],
+                    silent_audio=fields["silent_audio"],
                 ),
                 identity,
                 fields.get("hass_url", ""),
@@ -258,8 +269,13 @@ class RendererService:
         return True
 
     async def _stream(self, request: web.Request) -> web.Response:
-        return await stream_file(
-            self._registry, request.match_info["token"], request.match_info["filename"]
+        return readable_from_any_origin(
+            await stream_file(
+                self._registry,
+                request.match_info["token"],
+                request.match_info["filename"],
+                request.query,
+            )
         )
 
     async def _startup(self, _: web.Application) -> None:

@@ -19,7 +19,13 @@ from yarl import URL
 from .browser import BrowserPool
 from .capture import ScreencastCapture
 from .const import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
-from .encoder import MEDIA_PLAYLIST, HlsEncoder, listed_segments, master_playlist
+from .encoder import (
+    MEDIA_PLAYLIST,
+    HlsEncoder,
+    listed_segments,
+    master_playlist,
+    segment_duration,
+)
 from .page import PageSpec, async_open_page, is_url
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
@@ -51,6 +57,7 @@ class StreamOptions:
     theme: Theme
     reduce_motion: bool
     segment_seconds: float
+    silent_audio: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -61,6 +68,11 @@ class StreamOptions:
     def max_kbps(self) -> int:
         """The encoder's bitrate cap."""
         return MAX_BITRATE_KBPS[self.quality]
+
+    @property
+    def segment_duration(self) -> float:
+        """The segment length the stream has: segment_seconds in whole frames."""
+        return segment_duration(self.fps, self.segment_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,13 @@ class StreamSession:
     def master_playlist(self) -> str:
         """The master playlist text."""
         width, height = self.options.size
-        return master_playlist(width, height, self.options.fps, self.options.max_kbps)
+        return master_playlist(
+            width,
+            height,
+            self.options.fps,
+            self.options.max_kbps,
+            silent_audio=self.options.silent_audio,
+        )
 
     async def start(self) -> None:
         """Start everything; on failure, undo what was started and re-raise."""
@@ -257,6 +275,7 @@ class StreamSession:
             stats=self.stats,
             generation=generation,
             resume_after=resume_after,
+            silent_audio=self.options.silent_audio,
         )
         await self.encoder.start()
 

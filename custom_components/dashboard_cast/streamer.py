@@ -24,6 +24,7 @@ from .const import (
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
     CONF_SEGMENT_SECONDS,
+    CONF_SILENT_AUDIO,
     CONF_THEME,
     CONF_ZOOM,
     DEFAULT_OPTIONS,
@@ -132,6 +133,7 @@ class TargetStreamer:
             theme=Theme(options[CONF_THEME]),
             reduce_motion=bool(options[CONF_REDUCE_MOTION]),
             segment_seconds=float(options[CONF_SEGMENT_SECONDS]),
+            silent_audio=bool(options[CONF_SILENT_AUDIO]),
         )
 
     async def async_start(

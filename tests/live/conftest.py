@@ -29,6 +29,7 @@ from homeassistant.setup import async_setup_component
 from ..cast_emulator import CastDevice
 from ..conftest import CALLBACK_SECRET
 from ..media import close_to, latest_colour
+from ..receiver import ShakaReceiver, shaka_receiver
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -169,6 +170,13 @@ async def cast_devices(hass: HomeAssistant) -> AsyncGenerator[dict[str, CastDevi
         no_mdns.stop()
         for device in devices.values():
             await device.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncGenerator[ShakaReceiver]:
+    """The playing test receiver: Shaka Player in Chromium, on an origin of its own."""
+    async with shaka_receiver() as playing:
+        yield playing
 
 
 def cast_entity_id(hass: HomeAssistant, device: CastDevice) -> str:

@@ -24,6 +24,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 
+from ..cross_origin import check_blocking_reload, check_stream_serving
 from ..media import pipeline_processes, probe
 from .conftest import BLUE, RED, ColourPage, release_pipeline, wait_for_colour
 
@@ -77,7 +78,6 @@ async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -
         async with http.get(master) as resp:
             assert resp.status == 200
             assert resp.content_type == "application/vnd.apple.mpegurl"
-            assert resp.headers["Access-Control-Allow-Origin"] == "*"
             text = await resp.text()
         assert f'CODECS="{H264_CODECS}"' in text
         assert "RESOLUTION=1280x720" in text
@@ -97,6 +97,9 @@ async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -
         for name in ("../secret", "other.txt", "segment_1.m4s"):
             async with http.get(master.replace("master.m3u8", name)) as resp:
                 assert resp.status == 404
+
+    await check_stream_serving(master)
+    await check_blocking_reload(master)
 
     stream = await probe(master)
     assert stream["codec_name"] == "h264"

@@ -18,6 +18,12 @@ import pytest
 
 from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
 
+from ..cross_origin import (
+    RECEIVER_ORIGIN,
+    allowed_origins,
+    check_blocking_reload,
+    check_stream_serving,
+)
 from ..media import browser_pids, close_to, colour_of, pipeline_processes
 from .conftest import BLUE, RED, ColourPage, wait_for, wait_for_colour
 
@@ -112,6 +118,8 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     await wait_for_colour(master, RED)
     colour_page.colour = "#0000ff"
     await wait_for_colour(master, BLUE)
+    await check_stream_serving(master)
+    await check_blocking_reload(master)
     status, info = await renderer.call("GET", session)
     assert (status, info["state"], info["last_error"]) == (200, "running", None)
     assert info["frames_in"] > 0
@@ -122,6 +130,13 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     ) as response:
         assert (response.status, response.content_type) == (200, "image/jpeg")
         assert close_to(await colour_of(await response.read(), "jpeg_pipe"), BLUE)
+    # The API is for Home Assistant, not for pages: no origin may read it.
+    async with renderer.http.get(
+        renderer.base + "/api/renderer" + session + "/frame",
+        headers={"Authorization": f"Bearer {SECRET}", "Origin": RECEIVER_ORIGIN},
+    ) as response:
+        assert response.status == 200
+        assert allowed_origins(response) == []
     loads = colour_page.loads
     assert (await renderer.call("POST", session + "/reload"))[0] == 204
     await wait_for(lambda: colour_page.loads == loads + 1)

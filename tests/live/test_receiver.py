@@ -1,0 +1,136 @@
+"""What a person in front of the TV sees: the stream played by Shaka Player from another origin.
+
+The emulated device plays each LOAD in the playing test receiver (tests/receiver.py),
+as the Cast Web Receiver does, whether the stream comes from Home Assistant or
+from the renderer service.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from custom_components.dashboard_cast.const import (
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
+    CONF_SILENT_AUDIO,
+    DOMAIN,
+)
+from homeassistant.core import HomeAssistant
+
+from ..cast_emulator import CastDevice
+from ..media import codecs
+from ..receiver import PlayingScreen, ShakaReceiver, watch_playback
+from .conftest import BLUE, RED, ColourPage, wait_for
+from .test_cast import TV, add_player, state_of, wait_for_screen
+from .test_renderer_service import SECRET, Renderer, renderer  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+PLAYBACK_SECONDS = 20
+
+
+async def assert_plays_live(screen: PlayingScreen) -> None:
+    """Playback follows the clock at the live edge for a while, and the picture never freezes."""
+    samples = await watch_playback(screen, PLAYBACK_SECONDS)
+    first, last = samples[0][1], samples[-1][1]
+    assert last.error is None, last.error
+    assert last.freezes == [], last.freezes
+    for (t0, s0), (t1, s1) in itertools.pairwise(samples):
+        wall = t1 - t0
+        # Never slower than the clock. Faster only by a catch-up skip: Shaka
+        # Player sometimes moves the playhead a fraction of a second forward,
+        # to the end of its seek range, about 3 s after it started.
+        assert wall - 0.25 < s1.current_time - s0.current_time < wall + 1.0, (s0, s1)
+    assert last.current_time - first.current_time > PLAYBACK_SECONDS - 1
+    for _, state in samples:
+        assert state.playing
+        assert 0 <= state.behind_live_edge < 1.0, state
+
+
+async def start_and_play(hass: HomeAssistant, player: str, tv: CastDevice) -> PlayingScreen:
+    """Start our player with the action; the screen of the TV's player once it plays."""
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    assert tv.screen is not None
+    return tv.screen
+
+
+async def plays_live_and_follows_the_page(tv: CastDevice, colour_page: ColourPage) -> None:
+    """The TV shows the page, plays live for a while, and shows a change of the page."""
+    assert tv.screen is not None
+    await wait_for_screen(tv, RED)
+    await assert_plays_live(tv.screen)
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+
+
+async def test_home_assistant_stream_plays_in_the_receivers_player(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+) -> None:
+    """Shaka Player from the receiver's origin plays what Home Assistant serves, live."""
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(hass, tv, colour_page.url)
+    await start_and_play(hass, player, tv)
+    await plays_live_and_follows_the_page(tv, colour_page)
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+    assert tv.screen is None
+
+
+async def test_renderer_stream_plays_in_the_receivers_player(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    renderer: Renderer,  # noqa: F811 - before the receiver: its Chromium ends first
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+) -> None:
+    """Shaka Player from the receiver's origin plays what the renderer service serves, live."""
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(
+        hass,
+        tv,
+        colour_page.url,
+        **{CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: SECRET},
+    )
+    await start_and_play(hass, player, tv)
+    assert tv.loaded_url is not None
+    assert tv.loaded_url.startswith(renderer.base)
+    await plays_live_and_follows_the_page(tv, colour_page)
+
+
+async def test_silent_audio_track_plays_in_the_receivers_player(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+) -> None:
+    """With the option on, the segments carry silent AAC too, and the receiver plays both."""
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(hass, tv, colour_page.url, **{CONF_SILENT_AUDIO: True})
+    screen = await start_and_play(hass, player, tv)
+    media = tv.loads[-1]
+    assert (media["hlsVideoSegmentFormat"], media["hlsSegmentFormat"]) == ("fmp4", "fmp4")
+    assert await codecs(media["contentId"]) == ["h264", "aac"]
+    state = await screen.state()
+    assert state.codecs == "avc1.640029, mp4a.40.2"  # as Shaka lists them
+    await wait_for_screen(tv, RED)
+    # Without the option: video only, and the receiver is not told of audio.
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_SILENT_AUDIO: False}
+    )
+    await hass.async_block_till_done()
+    await start_and_play(hass, player, tv)
+    media = tv.loads[-1]
+    assert "hlsSegmentFormat" not in media
+    assert await codecs(media["contentId"]) == ["h264"]

@@ -1,0 +1,97 @@
+"""The stream's timing: whole-frame segments, playlists players start close to live from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custom_components.dashboard_cast.encoder import (
+    ffmpeg_args,
+    hold_back,
+    last_media_sequence,
+    master_playlist,
+    multipart,
+    segment_duration,
+    served_media_playlist,
+)
+
+# What FFmpeg 9 writes for 0.4 s segments: a target duration of 0.
+WRITTEN = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:0
+#EXT-X-MEDIA-SEQUENCE:12
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MAP:URI="init.mp4"
+#EXTINF:0.400000,
+segment_00012.m4s
+#EXTINF:0.400000,
+segment_00013.m4s
+"""
+
+
+@pytest.mark.parametrize(
+    ("fps", "asked", "real"),
+    [(5, 0.5, 0.4), (5, 1.0, 1.0), (10, 0.5, 0.5), (1, 0.5, 1.0), (30, 4.0, 4.0)],
+)
+def test_segments_are_whole_frames(fps: int, asked: float, real: float) -> None:
+    """A segment holds a whole number of frames, at least one."""
+    assert segment_duration(fps, asked) == pytest.approx(real)
+
+
+def test_keyframes_are_counted_in_frames() -> None:
+    """Every segment starts on a keyframe; the boundary is a frame number, not a float sum."""
+    args = ffmpeg_args(Path("/tmp/x"), 1280, 720, 5, 0.5, 2500)  # noqa: S108 - not opened
+    assert args[args.index("-g") + 1] == "2"
+    assert args[args.index("-force_key_frames") + 1] == "expr:eq(mod(n,2),0)"
+    assert float(args[args.index("-hls_time") + 1]) == pytest.approx(0.4)
+    # The playlist keeps 6 s of stream whatever the segment length.
+    assert args[args.index("-hls_list_size") + 1] == "15"
+    assert "-an" in args
+    assert "anullsrc" not in " ".join(args)
+
+
+def test_silent_audio_track() -> None:
+    """The option adds endless silence that ends with the video, and names its codec."""
+    args = ffmpeg_args(Path("/tmp/x"), 1280, 720, 5, 0.5, 2500, silent_audio=True)  # noqa: S108
+    assert "-an" not in args
+    assert "anullsrc=channel_layout=mono:sample_rate=48000" in args
+    assert "-shortest" in args
+    assert 'CODECS="avc1.640029,mp4a.40.2"' in master_playlist(
+        1280, 720, 5, 2500, silent_audio=True
+    )
+    assert 'CODECS="avc1.640029"' in master_playlist(1280, 720, 5, 2500)
+
+
+def test_frames_are_framed_with_their_length() -> None:
+    """FFmpeg reads each JPEG as one multipart part, so it need not wait for the next one."""
+    part = multipart(b"\xff\xd8JPEG\xff\xd9")
+    assert part == (
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 8\r\n\r\n\xff\xd8JPEG\xff\xd9\r\n"
+    )
+
+
+def test_served_playlist_tells_players_where_live_is() -> None:
+    """A whole target duration, blocking reload, and a start a segment and a margin back."""
+    served = served_media_playlist(WRITTEN, 0.4)
+    lines = served.splitlines()
+    assert "#EXT-X-TARGETDURATION:1" in lines
+    assert "#EXT-X-TARGETDURATION:0" not in lines
+    assert hold_back(0.4) == pytest.approx(0.55)
+    assert "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=0.550" in lines
+    assert "#EXT-X-START:TIME-OFFSET=-0.550,PRECISE=YES" in lines
+    # Everything FFmpeg wrote is still there, in order.
+    assert [line for line in lines if "SERVER-CONTROL" not in line and "X-START" not in line] == [
+        line.replace("TARGETDURATION:0", "TARGETDURATION:1") for line in WRITTEN.splitlines()
+    ]
+    assert "#EXT-X-TARGETDURATION:4" in served_media_playlist(WRITTEN, 4.0)
+    # A playlist FFmpeg has not finished writing is passed on as it is.
+    assert served_media_playlist("#EXTM3U\n", 0.4) == "#EXTM3U\n"
+
+
+def test_last_media_sequence() -> None:
+    """The newest listed segment's number, which a blocking request waits for."""
+    assert last_media_sequence(WRITTEN) == 13
+    assert last_media_sequence(WRITTEN.replace("SEQUENCE:12", "SEQUENCE:0")) == 1
+    assert last_media_sequence("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n") is None
+    assert last_media_sequence("#EXTM3U\n") is None
