@@ -24,7 +24,10 @@ class ScreencastCapture:
     changed, so a static dashboard costs almost nothing. Chromium sends the next
     frame only after the previous one is acknowledged; delaying the ack to one
     frame interval caps capture at the output rate, which is what makes an
-    animated page affordable.
+    animated page affordable. A change drawn while an ack is held back is
+    dropped, not sent later: when a held-back ack brings no new frame within
+    an interval, the page is captured once more, or a dashboard that finished
+    drawing in that moment would stay on its loading screen.
     """
 
     def __init__(
@@ -107,17 +110,39 @@ class ScreencastCapture:
         def ack() -> None:
             handles.discard(handle)
             if self._cdp is not None:
-                task = loop.create_task(self._ack(event["sessionId"]))
+                task = loop.create_task(self._ack(event["sessionId"], held_back=delay > 0))
                 self._ack_tasks.add(task)
                 task.add_done_callback(self._ack_tasks.discard)
 
         handle = loop.call_later(delay, ack)
         handles.add(handle)
 
-    async def _ack(self, session_id: int) -> None:
+    async def _ack(self, session_id: int, *, held_back: bool) -> None:
         if self._cdp is None:
             return
         try:
             await self._cdp.send("Page.screencastFrameAck", {"sessionId": session_id})
         except Exception:  # noqa: BLE001 - logged with its traceback below
             self._log.debug("Screencast ack failed", exc_info=True)
+            return
+        if held_back:
+            frames = self.stats.frames_in
+            await asyncio.sleep(self._interval)
+            if self.stats.frames_in == frames:
+                await self._capture_once()
+
+    async def _capture_once(self) -> None:
+        """Take the page's picture now, as the screencast would have sent it."""
+        if self._cdp is None:
+            return
+        try:
+            shot = await self._cdp.send(
+                "Page.captureScreenshot", {"format": "jpeg", "quality": JPEG_QUALITY}
+            )
+        except Exception:  # noqa: BLE001 - logged with its traceback below
+            self._log.debug("Capturing the page failed", exc_info=True)
+            return
+        if self._cdp is not None:
+            self.latest = base64.b64decode(shot["data"])
+            self.stats.frames_in += 1
+            self.last_frame_at = asyncio.get_running_loop().time()

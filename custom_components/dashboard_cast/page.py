@@ -30,7 +30,15 @@ _INIT_SCRIPT = """
       expires_in: 0,
       expires: 0,
     }));
-    localStorage.setItem("dockedSidebar", JSON.stringify("always_hidden"));
+    // Home Assistant's own kiosk mode, as the companion apps switch it
+    // (kiosk_mode/set): no sidebar, no edit or search menus. The frontend
+    // listens only once it is up: ask until it took.
+    const kiosk = setInterval(() => {
+      const app = document.querySelector("home-assistant");
+      if (!app || !app.hass) return;
+      if (app.hass.kioskMode) clearInterval(kiosk);
+      else window.dispatchEvent(new CustomEvent("hass-kiosk-mode", { detail: { enable: true } }));
+    }, 100);
   }
   if (!config.css) return;
   const sheet = new CSSStyleSheet();
@@ -55,10 +63,15 @@ _INIT_SCRIPT = """
 })(%s);
 """
 
-# No header bar above the dashboard (kiosk), as on a wall display.
+# No header bar above the dashboard, and no room kept for it, as on a wall
+# display: Home Assistant's kiosk mode hides the sidebar and the menus but
+# keeps the header. The generated Overview (the home panel) also shows a
+# welcome banner with a button under the header, and keeps room for it
+# (--view-container-padding-top): nobody can press it on a TV.
 KIOSK_CSS = """
 :host(hui-root) .header, :host(hui-root) .toolbar { display: none !important; }
-:host(hui-root) { --header-height: 0px !important; }
+:host(hui-root) { --header-height: 0px !important; --view-container-padding-top: 0px !important; }
+:host(ha-panel-home) .banner { display: none !important; }
 """
 # Stop CSS animations and transitions: a static page costs almost nothing to
 # capture and encode, a spinning one costs a lot.

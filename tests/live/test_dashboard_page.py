@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from ..dashboards import TEST_DASHBOARD, store_test_dashboard
-from ..media import pipeline_processes
+from ..media import first_content_row, pipeline_processes
 from .conftest import release_pipeline
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -102,6 +102,57 @@ async def test_dashboard_in_kiosk_with_theme_and_zoom(
     assert await page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     assert await page.evaluate("window.devicePixelRatio") == 2
     assert await page.evaluate("[innerWidth, innerHeight]") == [640, 360]
+
+
+async def content_starts_near_the_top(session: Any, page: Any, limit: int) -> int:
+    """Wait until the streamed picture has content within `limit` rows of the top; return the row.
+
+    The picture, not the page's layout: what the TV shows.
+    """
+    row = None
+    async with asyncio.timeout(30):
+        while row is None or row >= limit:
+            await asyncio.sleep(0.5)
+            if (frame := session.latest_frame) is not None:
+                row = await first_content_row(frame)
+    assert await page.evaluate("document.querySelector('home-assistant').hass.kioskMode")
+    return row
+
+
+async def test_stored_dashboard_starts_at_the_top_of_the_picture(
+    board_streamer: TargetStreamer,
+) -> None:
+    """No band is kept for the hidden header: the first card starts at the top of the picture."""
+    session = await board_streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    page = session._page
+    assert page is not None
+    await wait_for_card(page)
+    assert await content_starts_near_the_top(session, page, 24) < 24
+
+
+async def test_generated_overview_starts_at_the_top_of_the_picture(
+    hass: HomeAssistant, base_url: str, config_entry: MockConfigEntry
+) -> None:
+    """A fresh instance's first dashboard (the generated Overview, in the home panel).
+
+    Its header, and the welcome banner below it, keep a band of 100 rows at the
+    top unless both are hidden and no room is kept for them.
+    """
+    assert await async_setup_component(hass, "lovelace", {})
+    hass.states.async_set("light.kitchen", "on", {"friendly_name": "Kitchen light"})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    session = await config_entry.runtime_data.streamer.async_start()
+    try:
+        await asyncio.wait_for(session.wait_playable(), 30)
+        page = session._page
+        assert page is not None
+        assert await content_starts_near_the_top(session, page, 48) < 48
+        assert page.url == f"{base_url}/home/overview"
+    finally:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await release_pipeline(hass)
 
 
 async def test_dashboard_reloads_when_its_configuration_changes(
