@@ -89,6 +89,8 @@ class ScreencastCapture:
         for handle in self._ack_handles:
             handle.cancel()
         self._ack_handles.clear()
+        for task in self._ack_tasks:  # one may wait to capture the page once more
+            task.cancel()
         if cdp is not None and page_answers:
             try:
                 await cdp.send("Page.stopScreencast")

@@ -51,6 +51,8 @@ async def test_diagnostics_callbacks_and_secrets(
             session = entry.runtime_data.streamer.session
             assert session is not None
             await wait_for(lambda: session.stats.frames_in > 0)
+            # The page is still once loaded; repeats keep the frame rate.
+            await wait_for(lambda: session.stats.frames_out > session.stats.frames_in)
 
             diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(
                 hass, hass_client, entry
