@@ -68,15 +68,21 @@ async def wait_for_card(page: Any) -> None:
     )
 
 
-async def test_dashboard_in_kiosk_with_theme_and_zoom(
-    board_streamer: TargetStreamer, base_url: str
-) -> None:
-    """No header, no sidebar; the theme and zoom options reach the page."""
-    session = await board_streamer.async_start(theme=Theme.DARK, zoom=2.0)
+async def showing_card(streamer: TargetStreamer, **overrides: Any) -> tuple[Any, Any]:
+    """Start the board's session; its session and page once the card is on screen."""
+    session = await streamer.async_start(**overrides)
     await asyncio.wait_for(session.wait_playable(), 30)
     page = session._page
     assert page is not None
     await wait_for_card(page)
+    return session, page
+
+
+async def test_dashboard_in_kiosk_with_theme_and_zoom(
+    board_streamer: TargetStreamer, base_url: str
+) -> None:
+    """No header, no sidebar; the theme and zoom options reach the page."""
+    _, page = await showing_card(board_streamer, theme=Theme.DARK, zoom=2.0)
     assert page.url == f"{base_url}/{TEST_DASHBOARD}/kitchen"
 
     header_display = await page.evaluate(
@@ -123,11 +129,7 @@ async def test_stored_dashboard_starts_at_the_top_of_the_picture(
     board_streamer: TargetStreamer,
 ) -> None:
     """No band is kept for the hidden header: the first card starts at the top of the picture."""
-    session = await board_streamer.async_start()
-    await asyncio.wait_for(session.wait_playable(), 30)
-    page = session._page
-    assert page is not None
-    await wait_for_card(page)
+    session, page = await showing_card(board_streamer)
     assert await content_starts_near_the_top(session, page, 24) < 24
 
 
@@ -159,11 +161,7 @@ async def test_dashboard_reloads_when_its_configuration_changes(
     hass: HomeAssistant, board_streamer: TargetStreamer
 ) -> None:
     """lovelace_updated for our dashboard reloads the page; for another, nothing happens."""
-    session = await board_streamer.async_start()
-    await asyncio.wait_for(session.wait_playable(), 30)
-    page = session._page
-    assert page is not None
-    await wait_for_card(page)
+    _, page = await showing_card(board_streamer)
     await page.evaluate("window.__before_reload = true")
 
     hass.bus.async_fire("lovelace_updated", {"url_path": "some-other-board"})
