@@ -3,9 +3,10 @@
 Prints one "KIND<TAB>argument" line per file-system step: RUN (a shell command,
 with WORKDIR, ENV and ARG values applied), COPY (source, destination) and ADD
 (destination of the release archive). With --cmd, prints the image's command,
-working folder and environment as JSON instead. Only the instructions our
-Dockerfile uses are understood; any other fails, so the check cannot silently
-skip a step.
+working folder and environment as JSON instead; with --version, the add-on's
+version; with --extracts, the folders the image takes from the release archive.
+Only the instructions our Dockerfile uses are understood; any other fails, so
+the check cannot silently skip a step.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 import shlex
 import sys
 
+# scripts/addon_image builds Debian forky minbase with debootstrap in its place.
+BASE_IMAGE = "docker.io/library/debian:forky-slim"
 CONFIG_VERSION = re.compile(r'^version:\s*"?([^"\s]+)"?', re.MULTILINE)
 
 
@@ -40,6 +43,12 @@ def main() -> None:
     dockerfile = Path(args[-1])
     version = CONFIG_VERSION.search((dockerfile.parent / "config.yaml").read_text())
     assert version is not None, "config.yaml has no version"
+    if args[:1] == ["--version"]:
+        print(version.group(1))
+        return
+    if args[:1] == ["--extracts"]:
+        print("\n".join(re.findall(r"'\*/([\w/]+)'", dockerfile.read_text())))
+        return
     values = {"BUILD_VERSION": version.group(1)}
     env: dict[str, str] = {}
     workdir, cmd = "/", None
@@ -53,7 +62,7 @@ def main() -> None:
             name, _, default = arg.partition("=")
             values.setdefault(name, expand(default))
         elif kind == "FROM":
-            assert arg == "${BUILD_FROM}", "the base comes from build.yaml"
+            assert arg == BASE_IMAGE, f"scripts/addon_image stands in for {BASE_IMAGE}, not {arg}"
         elif kind == "ENV":
             name, _, value = arg.partition("=")
             env[name] = expand(value)

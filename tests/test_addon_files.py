@@ -1,8 +1,10 @@
-"""The add-on's files agree with the code and with what the tests run.
+"""The add-on's files agree with the code, with what the tests run, and with Supervisor.
 
 Docker is not available here, so the image itself is built and run by
 scripts/addon_image (without Docker); these checks guard what a Supervisor build
-would read.
+would read. Supervisor's own rules are restated here from its source
+(supervisor/apps/validate.py and build.py, 2026.08), and frenck's add-on linter's
+(src/lint.py, v2.21), so a change that either would refuse fails a test.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 import re
 
+from PIL import Image
 import yaml
 
 from custom_components.dashboard_cast.const import DOMAIN
@@ -19,6 +22,29 @@ from dashboard_cast_renderer import addon
 
 REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "addon"
+
+# Supervisor's RE_DOCKER_IMAGE_BUILD: a build_from value needs a namespace
+# ("debian:forky-slim" fails; Supervisor then builds from its Alpine default).
+SUPERVISOR_BUILD_IMAGE = re.compile(
+    r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)(:[\.\-\w{}]+)?$"
+)
+SUPERVISOR_SLUG = re.compile(r"^[-_.A-Za-z0-9]+$")
+SUPERVISOR_REQUIRED = {"name", "version", "slug", "description", "arch"}
+SUPERVISOR_ARCHES = {"amd64", "aarch64"}  # armhf, armv7 and i386 are deprecated
+# Keys Supervisor ignores or migrates with a warning, and the linter refuses.
+DEPRECATED_KEYS = {"advanced", "codenotary", "auto_uart", "watchdog", "squash"}
+# The linter fails a key set to Supervisor's default ("should be removed").
+CONFIG_DEFAULTS = {
+    "advanced": False, "apparmor": True, "audio": False, "auth_api": False, "backup": "hot",
+    "boot": "auto", "devicetree": False, "docker_api": False, "full_access": False,
+    "gpio": False, "hassio_api": False, "hassio_role": "default", "homeassistant_api": False,
+    "host_dbus": False, "host_ipc": False, "host_network": False, "host_pid": False,
+    "host_uts": False, "ingress": False, "ingress_port": 8099, "ingress_stream": False,
+    "init": True, "journald": False, "kernel_modules": False, "legacy": False, "options": {},
+    "panel_admin": True, "panel_icon": "mdi:puzzle", "realtime": False, "schema": {},
+    "stage": "stable", "startup": "application", "stdin": False, "timeout": 10, "tmpfs": False,
+    "uart": False, "udev": False, "ulimits": {}, "usb": False, "video": False,
+}  # fmt: skip
 
 
 def _yaml(path: Path) -> dict:  # type: ignore[type-arg]
@@ -55,10 +81,43 @@ def test_config_matches_the_code() -> None:
     assert all(entry["name"] and entry["description"] for entry in translated.values())
 
 
-def test_build_covers_every_arch() -> None:
-    """Every listed arch has a base image."""
-    config, build = _yaml(ADDON / "config.yaml"), _yaml(ADDON / "build.yaml")
-    assert set(build["build_from"]) == set(config["arch"])
+def test_supervisor_accepts_the_addon() -> None:
+    """Supervisor's and the linter's rules: required keys, no defaults, nothing deprecated."""
+    config = _yaml(ADDON / "config.yaml")
+    assert set(config) >= SUPERVISOR_REQUIRED
+    assert SUPERVISOR_SLUG.match(config["slug"])
+    assert set(config["arch"]) <= SUPERVISOR_ARCHES
+    assert not DEPRECATED_KEYS & set(config)
+    at_default = {key for key, value in config.items() if CONFIG_DEFAULTS.get(key, ...) == value}
+    assert not at_default, f"the linter wants these removed: {at_default}"
+    assert isinstance(config.get("tmpfs", False), bool)  # the old string form is deprecated
+
+
+def test_image_base_is_named_in_the_dockerfile() -> None:
+    """No build.yaml (deprecated): the Dockerfile names its base and takes no BUILD_FROM.
+
+    Without build.yaml Supervisor passes no BUILD_FROM; an older Supervisor
+    passes its Alpine default, which a Dockerfile using BUILD_FROM would build on.
+    """
+    assert not [path.name for path in ADDON.glob("build.*")]
+    dockerfile = (ADDON / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+    assert len(bases) == 1
+    assert not re.search(r"^ARG\s+BUILD_FROM", dockerfile, re.MULTILINE)
+    assert SUPERVISOR_BUILD_IMAGE.match(bases[0]), bases[0]
+    assert bases[0].startswith("docker.io/library/debian:forky")  # what addon_image builds
+
+
+def test_store_images() -> None:
+    """The add-on store's tile and page: a square icon and a wide logo."""
+    with Image.open(ADDON / "icon.png") as icon:
+        assert icon.format == "PNG"
+        assert icon.size == (128, 128)
+    with Image.open(ADDON / "logo.png") as logo:
+        assert logo.format == "PNG"
+        assert logo.width > logo.height
+        assert logo.width <= 250
+        assert logo.height <= 100
 
 
 def test_image_runs_what_the_tests_run() -> None:
