@@ -15,6 +15,9 @@ CACHE="$REPO/.cache"
 ROOTFS="$CACHE/forky"
 VENV_IN_ROOT="/opt/venv"
 LOCAL_VENV="$REPO/.venv"
+# The newest Home Assistant release, tested beside the minimum (requirements_test_next.txt).
+NEWEST_HA_VENV_IN_ROOT="/opt/venv-ha-newest"
+LOCAL_NEWEST_HA_VENV="$REPO/.venv-ha-newest"
 MODE_FILE="$CACHE/mode"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }

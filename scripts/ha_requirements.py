@@ -6,12 +6,25 @@ and of those an integration depends on. The test harness installs none of
 them, so tests would pass or fail depending on what an earlier `hass` run left
 in the environment. scripts/setup installs this list up front instead, pinned
 by Home Assistant's manifests and its package constraints.
+
+--replace FILE: a requirement named in FILE is printed as FILE has it (a pin
+the package index cannot satisfy, replaced by the newest release it has).
+
+--harness: print instead the requirements of the installed
+pytest-homeassistant-custom-component, adapted to the installed Home
+Assistant: a package Home Assistant requires or constrains, or one already
+installed (an integration's requirement), keeps the version it has. Used for
+a Home Assistant newer than any release of the harness (the harness is
+installed without its dependencies first).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import json
 from pathlib import Path
+import re
 import sys
 
 from homeassistant import bootstrap
@@ -20,6 +33,23 @@ import homeassistant.components
 REPO = Path(__file__).resolve().parent.parent
 COMPONENTS = Path(homeassistant.components.__path__[0])
 OWN_MANIFEST = REPO / "custom_components" / "dashboard_cast" / "manifest.json"
+CONSTRAINTS = Path(homeassistant.__file__).parent / "package_constraints.txt"
+HARNESS = "pytest-homeassistant-custom-component"
+
+
+def name_of(requirement: str) -> str:
+    """A requirement's normalized project name ("PyChromecast==1" -> "pychromecast")."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else ""
+
+
+def lines_of(path: Path) -> list[str]:
+    """A requirements file's requirements, comments and blank lines dropped."""
+    return [
+        line.split("#", 1)[0].strip()
+        for line in path.read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
 
 
 def manifest(domain: str) -> dict[str, object] | None:
@@ -47,8 +77,30 @@ def requirements(roots: set[str]) -> list[str]:
     return sorted(found)
 
 
+def harness_requirements() -> list[str]:
+    """The installed harness's requirements, Home Assistant's own versions winning."""
+    home_assistant = {name_of(r) for r in importlib.metadata.requires("homeassistant") or []}
+    constrained = {name_of(line) for line in lines_of(CONSTRAINTS)}
+    installed = {name_of(dist.metadata["Name"]) for dist in importlib.metadata.distributions()}
+    kept = []
+    for requirement in importlib.metadata.requires(HARNESS) or []:
+        name = name_of(requirement)
+        if name == "homeassistant":
+            continue
+        kept.append(name if name in home_assistant | constrained | installed else requirement)
+    return kept
+
+
 def main() -> int:
     """Print one requirement per line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--replace", type=Path)
+    parser.add_argument("--harness", action="store_true")
+    args = parser.parse_args()
+    if args.harness:
+        print("\n".join(harness_requirements()))
+        return 0
+    replacements = {name_of(line): line for line in lines_of(args.replace)} if args.replace else {}
     own = json.loads(OWN_MANIFEST.read_text())
     roots = (
         set(bootstrap.CORE_INTEGRATIONS)
@@ -58,7 +110,7 @@ def main() -> int:
         | set(own.get("dependencies", []))
         | set(own.get("after_dependencies", []))
     )
-    print("\n".join(requirements(roots)))
+    print("\n".join(replacements.get(name_of(r), r) for r in requirements(roots)))
     return 0
 
 

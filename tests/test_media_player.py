@@ -10,6 +10,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity import Entity
 from homeassistant.setup import async_setup_component
 
 from .dashboards import TEST_DASHBOARD, TEST_TITLE, store_test_dashboard
@@ -115,3 +116,36 @@ async def test_start_without_reachable_target_fails_clearly(
         )
     assert raised.value.translation_key in {"target_unavailable", "no_stream_url"}
     assert hass.states.get(player).state == "off"  # type: ignore[union-attr]
+
+
+async def test_renamed_player_keeps_following_the_session(
+    hass: HomeAssistant,
+    player: str,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new entity_id: the state moves, and the session's updates reach it, once.
+
+    From Home Assistant 2026.11 the entity takes the new entity_id in place (it
+    opts in); before, Home Assistant removes and adds it again.
+    """
+    controller = config_entry.runtime_data.controller
+    listeners = len(controller._listeners)
+    subscriptions = []
+    add_listener = controller.async_add_listener
+    monkeypatch.setattr(
+        controller,
+        "async_add_listener",
+        lambda listener: subscriptions.append(listener) or add_listener(listener),
+    )
+    er.async_get(hass).async_update_entity(player, new_entity_id="media_player.renamed_tv")
+    await hass.async_block_till_done()
+    assert hass.states.get(player) is None
+    before = hass.states.get("media_player.renamed_tv")
+    assert before is not None
+    assert len(controller._listeners) == listeners  # neither lost nor doubled
+    in_place = hasattr(Entity, "async_entity_id_changed")
+    assert len(subscriptions) == (0 if in_place else 1)
+    # The session's updates go to the entity that now has the new entity_id.
+    owners = {getattr(listener, "__self__", None) for listener in controller._listeners}
+    assert "media_player.renamed_tv" in {owner.entity_id for owner in owners if owner}

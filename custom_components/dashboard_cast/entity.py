@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device import async_entity_id_to_device
 from homeassistant.helpers.entity import Entity
 
@@ -30,3 +30,11 @@ class DashboardCastEntity(Entity):
         """Follow the session and its pipeline."""
         await super().async_added_to_hass()
         self.async_on_remove(self._controller.async_add_listener(self.async_write_ha_state))
+
+    # Not @override: Home Assistant 2026.10 has no such method and never calls it.
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        """Take a new entity_id in place (Home Assistant 2026.11 and newer).
+
+        Nothing here is keyed on the entity_id: the session's updates keep coming.
+        """
