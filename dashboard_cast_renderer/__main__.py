@@ -3,7 +3,8 @@
     DASHBOARD_CAST_RENDERER_SECRET=<at least 16 characters> python -m dashboard_cast_renderer
 
 The secret comes from the environment, never the command line, which every
-user of the machine can read.
+user of the machine can read; so may a browser endpoint with a token
+(DASHBOARD_CAST_CDP_URL, or --cdp-url where no one else can read it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .browser import BrowserPool
 from .service import DEFAULT_WORK_DIR, RendererService
 
 SECRET_VARIABLE = "DASHBOARD_CAST_RENDERER_SECRET"  # noqa: S105 - the name, not a secret
+CDP_URL_VARIABLE = "DASHBOARD_CAST_CDP_URL"
 
 
 def main() -> None:
@@ -30,7 +32,9 @@ def main() -> None:
     parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
     parser.add_argument(
         "--cdp-url",
-        help="drive a running browser through this DevTools endpoint instead of launching one",
+        default=os.environ.get(CDP_URL_VARIABLE) or None,
+        help="drive a running browser through this DevTools endpoint instead of launching one"
+        f" (a URL with a token is better given in {CDP_URL_VARIABLE})",
     )
     parser.add_argument("--ffmpeg", default="ffmpeg", help="FFmpeg binary")
     parser.add_argument(

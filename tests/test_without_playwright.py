@@ -32,8 +32,8 @@ def no_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The render pipeline: what a renderer outside Home Assistant runs.
 PIPELINE = [
-    "browser", "capture", "const", "encoder", "hls", "page", "priority", "service", "session",
-    "watchdog",
+    "browser", "capture", "cdp", "const", "encoder", "hls", "page", "priority", "service",
+    "session", "watchdog",
 ]  # fmt: skip
 
 

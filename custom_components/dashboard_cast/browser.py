@@ -12,6 +12,9 @@ import shutil
 import signal
 from typing import TYPE_CHECKING
 
+import aiohttp
+
+from . import cdp
 from .const import BROWSER_IDLE_SECONDS
 from .priority import descendants, lower_priority_of_children
 from .watchdog import cpu_seconds
@@ -92,7 +95,8 @@ class BrowserPool:
         """Initialize; nothing starts until the first acquire.
 
         cdp_url: drive a browser that already runs (a browserless-style DevTools
-        endpoint) instead of launching Chromium; closing only disconnects.
+        endpoint, see cdp.py) instead of launching Chromium; closing only
+        disconnects. It may hold a token: it is never logged as it is.
 
         on_launch_error(reason) and on_launch() tell whether Chromium starts
         (Home Assistant raises and clears a repair issue with them).
@@ -179,6 +183,15 @@ class BrowserPool:
             return False
         return True
 
+    async def async_check_endpoint(self) -> None:
+        """Raise cdp.CdpError unless the browser endpoint answers and takes its token.
+
+        Nothing to check when we launch Chromium ourselves.
+        """
+        if self._cdp_url is not None:
+            async with aiohttp.ClientSession() as http:
+                await cdp.browser_version(http, self._cdp_url)
+
     def cpu_seconds(self) -> float:
         """CPU time the running Chromium processes have used so far."""
         return sum(cpu_seconds(pid) or 0.0 for pid in chromium_processes())
@@ -214,14 +227,19 @@ class BrowserPool:
         playwright = await async_playwright().start()
         try:
             if self._cdp_url is not None:
-                self._browser = await playwright.chromium.connect_over_cdp(self._cdp_url)
+                async with aiohttp.ClientSession() as http:
+                    endpoint = await cdp.websocket_url(http, self._cdp_url)
+                self._browser = await playwright.chromium.connect_over_cdp(endpoint)
             else:
                 self._browser = await playwright.chromium.launch(
                     executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
                 )
         except Exception as err:
             await playwright.stop()
-            self._on_launch_error(str(err).splitlines()[0] if str(err) else repr(err))
+            reason = str(err).splitlines()[0] if str(err) else repr(err)
+            self._on_launch_error(cdp.scrubbed(reason, self._cdp_url or ""))
+            if self._cdp_url is not None:  # its message may quote the URL with its token
+                raise cdp.CdpError(cdp.scrubbed(reason, self._cdp_url)) from None
             raise
         except BaseException:
             await playwright.stop()
@@ -234,7 +252,7 @@ class BrowserPool:
         _LOGGER.info(
             "Started Chromium %s (%s)",
             self._browser.version,
-            self._cdp_url or executable or "Playwright's",
+            cdp.redacted(self._cdp_url) if self._cdp_url else executable or "Playwright's",
         )
 
     async def _close_locked(self) -> None:

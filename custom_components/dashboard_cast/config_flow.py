@@ -149,9 +149,11 @@ async def _checked_renderer(
     try:
         await RendererClient(async_get_clientsession(hass), url, secret).health()
     except RendererError as err:
-        error = (
-            "renderer_refused" if err.status == HTTPStatus.UNAUTHORIZED else "renderer_unreachable"
-        )
+        error = "renderer_unreachable"
+        if err.status == HTTPStatus.UNAUTHORIZED:
+            error = "renderer_refused"
+        elif err.status == HTTPStatus.BAD_GATEWAY:  # it cannot use the browser it drives
+            error = "renderer_no_browser"
         return {}, {CONF_RENDERER_URL: error}
     return {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret}, {}
 

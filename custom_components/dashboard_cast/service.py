@@ -6,7 +6,8 @@ glibc machine). It imports nothing of Home Assistant.
 
 API (JSON; every /api/renderer request carries ``Authorization: Bearer <secret>``):
 
-- ``GET /api/renderer/health``: the service and its Chromium.
+- ``GET /api/renderer/health``: the service and its Chromium; 502 when the browser
+  endpoint it is set to drive (``--cdp-url``) does not answer or refuses its token.
 - ``POST /api/renderer/sessions``: start rendering a page; answers the
   session's id and its master playlist path under an unguessable token.
 - ``GET /api/renderer/sessions/{id}``: state, playability and pipeline figures.
@@ -34,6 +35,7 @@ from aiohttp import web
 import voluptuous as vol
 
 from .browser import BrowserPool
+from .cdp import CdpError
 from .const import (
     DEFAULT_FPS,
     DEFAULT_QUALITY,
@@ -158,6 +160,10 @@ class RendererService:
         return response
 
     async def _health(self, _: web.Request) -> web.Response:
+        try:
+            await self._pool.async_check_endpoint()
+        except CdpError as err:
+            return _error(HTTPStatus.BAD_GATEWAY, str(err))
         return web.json_response(
             {"status": "ok", "chromium": self._pool.version, "sessions": len(self._sessions)}
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp import ClientSession
 import pytest
@@ -60,19 +60,31 @@ def free_port() -> int:
         return port
 
 
-async def start_renderer(http: ClientSession, port: int, *options: str) -> Renderer:
-    """Start python -m dashboard_cast_renderer on loopback; return once it answers."""
+async def start_renderer(
+    http: ClientSession,
+    port: int,
+    *options: str,
+    env: dict[str, str] | None = None,
+    stderr: TextIO | None = None,
+    healthy: bool = True,
+) -> Renderer:
+    """Start python -m dashboard_cast_renderer on loopback; return once it answers.
+
+    healthy=False: once it answers at all (its health may be an error).
+    """
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dashboard_cast_renderer", "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warning", *options,
-        cwd=REPO, env={**os.environ, "DASHBOARD_CAST_RENDERER_SECRET": SECRET},
+        cwd=REPO, env={**os.environ, "DASHBOARD_CAST_RENDERER_SECRET": SECRET, **(env or {})},
+        stderr=stderr,
         start_new_session=True,  # its own process group, so a test can crash all of it
     )  # fmt: skip
     service = Renderer(f"http://127.0.0.1:{port}", http, process)
     async with asyncio.timeout(30):
         while True:
             try:
-                if (await service.call("GET", "/health"))[0] == 200:
+                status = (await service.call("GET", "/health"))[0]
+                if status == 200 or not healthy:
                     return service
             except OSError:
                 pass
