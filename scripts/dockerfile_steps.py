@@ -4,13 +4,16 @@ Prints one "KIND<TAB>argument" line per file-system step: RUN (a shell command,
 with WORKDIR, ENV and ARG values applied), COPY (source, destination) and ADD
 (destination of the release archive). With --cmd, prints the image's command,
 working folder and environment as JSON instead; with --version, the add-on's
-version; with --extracts, the folders the image takes from the release archive.
+version; with --extracts, the folders the image takes from the release archive;
+with --packages, the Debian packages it installs; with --arches, the add-on's
+architectures.
 Only the instructions our Dockerfile uses are understood; any other fails, so
 the check cannot silently skip a step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 from pathlib import Path
 import re
@@ -36,20 +39,51 @@ def instructions(text: str) -> list[tuple[str, str]]:
     ]
 
 
+def config_version(dockerfile: Path) -> str:
+    """The add-on's version, from config.yaml beside the Dockerfile."""
+    version = CONFIG_VERSION.search((dockerfile.parent / "config.yaml").read_text())
+    assert version is not None, "config.yaml has no version"
+    return version.group(1)
+
+
+def debian_packages(dockerfile: Path) -> str:
+    """The packages of the Dockerfile's apt-get install, one a line."""
+    steps = " ".join(argument for _, argument in instructions(dockerfile.read_text()))
+    installs = re.search(r"apt-get install ([^&]+)", steps)
+    assert installs is not None, "the Dockerfile installs no Debian package"
+    return "\n".join(word for word in installs.group(1).split() if not word.startswith("-"))
+
+
+def config_arches(dockerfile: Path) -> str:
+    """config.yaml's architectures, one a line (the image's Python has no YAML parser)."""
+    config = (dockerfile.parent / "config.yaml").read_text()
+    block = re.search(r"^arch:\n((?:\s+- \w+\n)+)", config, re.MULTILINE)
+    assert block is not None, "config.yaml lists no arch"
+    return "\n".join(re.findall(r"- (\w+)", block.group(1)))
+
+
+def extracted_folders(dockerfile: Path) -> str:
+    """The folders the image takes from the release archive, one a line."""
+    return "\n".join(re.findall(r"'\*/([\w/]+)'", dockerfile.read_text()))
+
+
+QUERIES: dict[str, Callable[[Path], str]] = {
+    "--version": config_version,
+    "--packages": debian_packages,
+    "--arches": config_arches,
+    "--extracts": extracted_folders,
+}
+
+
 def main() -> None:
     """Print the steps of the Dockerfile named last on the command line."""
     args = sys.argv[1:]
     want_cmd = args[:1] == ["--cmd"]
     dockerfile = Path(args[-1])
-    version = CONFIG_VERSION.search((dockerfile.parent / "config.yaml").read_text())
-    assert version is not None, "config.yaml has no version"
-    if args[:1] == ["--version"]:
-        print(version.group(1))
+    if args[0] in QUERIES:
+        print(QUERIES[args[0]](dockerfile))
         return
-    if args[:1] == ["--extracts"]:
-        print("\n".join(re.findall(r"'\*/([\w/]+)'", dockerfile.read_text())))
-        return
-    values = {"BUILD_VERSION": version.group(1)}
+    values = {"BUILD_VERSION": config_version(dockerfile)}
     env: dict[str, str] = {}
     workdir, cmd = "/", None
     steps: list[str] = []
