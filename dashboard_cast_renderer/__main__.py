@@ -17,8 +17,8 @@ import sys
 
 from aiohttp import web
 
-from .browser import BrowserPool
-from .service import DEFAULT_WORK_DIR, RendererService
+from dashboard_cast_pipeline.browser import BrowserPool
+from dashboard_cast_pipeline.server import DEFAULT_WORK_DIR, RendererService
 
 SECRET_VARIABLE = "DASHBOARD_CAST_RENDERER_SECRET"  # noqa: S105 - the name, not a secret
 CDP_URL_VARIABLE = "DASHBOARD_CAST_CDP_URL"

@@ -25,16 +25,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .browser import BrowserPool
-from .const import DOMAIN
-from .service import DEFAULT_WORK_DIR, RendererService
+from dashboard_cast_pipeline.browser import BrowserPool
+from dashboard_cast_pipeline.protocol import DISCOVERY_SERVICE
+from dashboard_cast_pipeline.server import DEFAULT_WORK_DIR, RendererService
 
 _LOGGER = logging.getLogger(__name__)
 
 DATA_DIR = Path(os.environ.get("DASHBOARD_CAST_ADDON_DATA", "/data"))
 # How add-ons reach the Supervisor (the same variables bashio reads).
 SUPERVISOR_API = os.environ.get("SUPERVISOR_API", "http://supervisor")
-DISCOVERY_SERVICE = DOMAIN  # the integration whose config flow takes the announcement up
 DEFAULT_PORT = 8099
 
 

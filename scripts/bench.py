@@ -47,7 +47,7 @@ sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
 import develop  # noqa: E402
 
-from custom_components.dashboard_cast.watchdog import (  # noqa: E402
+from custom_components.dashboard_cast.dashboard_cast_pipeline.watchdog import (  # noqa: E402
     cpu_seconds as process_cpu_seconds,
 )
 from tests.cast_emulator import CastDevice  # noqa: E402

@@ -4,7 +4,7 @@ Prints one "KIND<TAB>argument" line per file-system step: RUN (a shell command,
 with WORKDIR, ENV and ARG values applied), COPY (source, destination) and ADD
 (destination of the release archive). With --cmd, prints the image's command,
 working folder and environment as JSON instead; with --version, the add-on's
-version; with --extracts, the folders the image takes from the release archive;
+version; with --sources, what the image installs from the release archive;
 with --packages, the Debian packages it installs; with --arches, the add-on's
 architectures.
 Only the instructions our Dockerfile uses are understood; any other fails, so
@@ -19,6 +19,7 @@ from pathlib import Path
 import re
 import shlex
 import sys
+import tomllib
 
 # scripts/addon_image builds Debian forky minbase with debootstrap in its place.
 BASE_IMAGE = "docker.io/library/debian:forky-slim"
@@ -62,16 +63,19 @@ def config_arches(dockerfile: Path) -> str:
     return "\n".join(re.findall(r"- (\w+)", block.group(1)))
 
 
-def extracted_folders(dockerfile: Path) -> str:
-    """The folders the image takes from the release archive, one a line."""
-    return "\n".join(re.findall(r"'\*/([\w/]+)'", dockerfile.read_text()))
+def archive_sources(dockerfile: Path) -> str:
+    """What the image installs from the release archive: pyproject.toml and its packages."""
+    pyproject = tomllib.loads((dockerfile.parent.parent / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    folders = [setuptools["package-dir"].get(name, name) for name in setuptools["packages"]]
+    return "\n".join(["pyproject.toml", *folders])
 
 
 QUERIES: dict[str, Callable[[Path], str]] = {
     "--version": config_version,
     "--packages": debian_packages,
     "--arches": config_arches,
-    "--extracts": extracted_folders,
+    "--sources": archive_sources,
 }
 
 

@@ -25,7 +25,10 @@ import tempfile
 
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 
-from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
+    CHROMIUM_ARGS,
+    find_chromium,
+)
 
 
 class BrowserService:

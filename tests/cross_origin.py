@@ -13,7 +13,7 @@ import time
 
 from aiohttp import ClientResponse, ClientSession
 
-from custom_components.dashboard_cast.encoder import last_media_sequence
+from custom_components.dashboard_cast.dashboard_cast_pipeline.encoder import last_media_sequence
 
 RECEIVER_ORIGIN = "https://www.gstatic.com"
 HLS = "application/vnd.apple.mpegurl"

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from custom_components.dashboard_cast.priority import descendants
+from custom_components.dashboard_cast.dashboard_cast_pipeline.priority import descendants
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"

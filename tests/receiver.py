@@ -25,7 +25,10 @@ from typing import Any
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
+    CHROMIUM_ARGS,
+    find_chromium,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = Path(__file__).with_name("receiver") / "receiver.html"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.dashboard_cast.encoder import (
+from custom_components.dashboard_cast.dashboard_cast_pipeline.encoder import (
     ffmpeg_args,
     hold_back,
     last_media_sequence,

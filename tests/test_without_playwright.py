@@ -11,8 +11,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.dashboard_cast.browser import PLAYWRIGHT_REQUIREMENT
 from custom_components.dashboard_cast.const import DOMAIN
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
@@ -30,18 +30,11 @@ def no_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "playwright", None)  # import playwright raises
 
 
-# The render pipeline: what a renderer outside Home Assistant runs.
-PIPELINE = [
-    "browser", "capture", "cdp", "const", "encoder", "hls", "page", "priority", "service",
-    "session", "watchdog",
-]  # fmt: skip
-
-
-def run_python(script: str) -> None:
-    """Run a script in a fresh interpreter from the repository; fail with its stderr."""
+def run_python(script: str, cwd: Path = INTEGRATION.parent.parent) -> None:
+    """Run a script in a fresh interpreter (from the repository); fail with its stderr."""
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script],
-        cwd=INTEGRATION.parent.parent,
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
@@ -54,7 +47,11 @@ def test_every_module_imports_without_playwright() -> None:
 
     Nor does the manifest require it: it has no musllinux wheel.
     """
-    modules = sorted(path.stem for path in INTEGRATION.glob("*.py") if path.stem != "__init__")
+    modules = sorted(
+        ".".join(path.relative_to(INTEGRATION).with_suffix("").parts)
+        for path in INTEGRATION.rglob("*.py")
+        if path.stem != "__init__"
+    )
     run_python(
         "import sys, importlib\n"
         "sys.modules['playwright'] = None\n"
@@ -71,19 +68,24 @@ def test_every_module_imports_without_playwright() -> None:
     assert PLAYWRIGHT_REQUIREMENT in pinned
 
 
-def test_render_pipeline_imports_without_home_assistant() -> None:
-    """The pipeline modules need no Home Assistant, so a renderer service can run them.
+def test_render_pipeline_imports_without_home_assistant(tmp_path: Path) -> None:
+    """The pipeline is installed by name and needs no Home Assistant, nor Playwright to import.
 
-    They are loaded as a package of their own, without the integration's __init__.
+    Run from elsewhere than the repository: what answers is the installed package,
+    whose files are the ones the integration ships in its folder.
     """
     run_python(
-        "import sys, types, importlib\n"
+        "import sys, importlib, pkgutil\n"
         "sys.modules['homeassistant'] = None\n"
-        "package = types.ModuleType('pipeline')\n"
-        f"package.__path__ = [{str(INTEGRATION)!r}]\n"
-        "sys.modules['pipeline'] = package\n"
-        f"for name in {PIPELINE!r}:\n"
-        "    importlib.import_module('pipeline.' + name)\n"
+        "sys.modules['playwright'] = None\n"
+        "import dashboard_cast_pipeline as library\n"
+        f"assert library.__path__[0] == {str(INTEGRATION / 'dashboard_cast_pipeline')!r}\n"
+        "names = [m.name for m in pkgutil.iter_modules(library.__path__)]\n"
+        "assert len(names) > 10, names\n"
+        "for name in names:\n"
+        "    importlib.import_module('dashboard_cast_pipeline.' + name)\n"
+        "import dashboard_cast_renderer.addon, dashboard_cast_renderer.__main__\n",
+        cwd=tmp_path,
     )
 
 

@@ -15,11 +15,15 @@ from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
-from .browser import PLAYWRIGHT_REQUIREMENT, BrowserPool, playwright_importable
 from .const import CONF_CALLBACK_SECRET, CONF_RENDERER_URL, CONF_TARGET, DOMAIN, EndReason
 from .controller import CastController
+from .dashboard_cast_pipeline.browser import (
+    PLAYWRIGHT_REQUIREMENT,
+    BrowserPool,
+    playwright_importable,
+)
+from .dashboard_cast_pipeline.hls import StreamRegistry
 from .data import DashboardCastConfigEntry, DashboardCastData
-from .hls import StreamRegistry
 from .http import StreamView
 from .issues import (
     async_check_ffmpeg,

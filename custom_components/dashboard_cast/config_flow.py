@@ -39,7 +39,6 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from homeassistant.util.hass_dict import HassKey
 
-from .browser import playwright_importable
 from .const import (
     CAST_DOMAIN,
     CONF_BASE_URL,
@@ -59,6 +58,11 @@ from .const import (
     CONF_ZOOM,
     DEFAULT_OPTIONS,
     DOMAIN,
+)
+from .dashboard import InvalidDashboardError, normalize_dashboard
+from .dashboard_cast_pipeline.browser import playwright_importable
+from .dashboard_cast_pipeline.client import RendererClient, RendererError
+from .dashboard_cast_pipeline.options import (
     MAX_FPS,
     MAX_SEGMENT_SECONDS,
     MAX_ZOOM,
@@ -68,8 +72,6 @@ from .const import (
     Quality,
     Theme,
 )
-from .dashboard import InvalidDashboardError, normalize_dashboard
-from .remote import RendererClient, RendererError
 
 # The renderer add-on Supervisor announced last: the setup of another screen offers it.
 DATA_DISCOVERED_RENDERER: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_discovered_renderer")

@@ -5,6 +5,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Final
 
+from .dashboard_cast_pipeline.options import (
+    DEFAULT_FPS,
+    DEFAULT_QUALITY,
+    DEFAULT_REDUCE_MOTION,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_SILENT_AUDIO,
+    DEFAULT_THEME,
+    DEFAULT_ZOOM,
+)
+
 DOMAIN: Final = "dashboard_cast"
 
 # Config entry data: the entity registry id (not the entity id, which the user
@@ -25,7 +35,7 @@ CONF_SILENT_AUDIO: Final = "silent_audio"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
-# A renderer service (service.py) to render on instead of in this process.
+# A renderer service (dashboard_cast_pipeline.server) to render on instead of in this process.
 CONF_RENDERER_URL: Final = "renderer_url"
 CONF_RENDERER_SECRET: Final = "renderer_secret"  # noqa: S105 - an option's name
 
@@ -41,57 +51,10 @@ ATTR_SESSION_ID: Final = "session_id"
 ATTR_STREAM_URL: Final = "stream_url"
 
 
-class Quality(StrEnum):
-    """Quality presets: the size of the rendered page and of the video."""
-
-    P720 = "720p"
-    P1080 = "1080p"
-
-
 DEFAULT_DASHBOARD: Final = "lovelace/0"
-DEFAULT_QUALITY: Final = Quality.P720
-DEFAULT_FPS: Final = 5
-MIN_FPS: Final = 1
-MAX_FPS: Final = 30
+DEFAULT_KEEP_CASTING: Final = False
 
 CAST_DOMAIN: Final = "cast"
-
-
-class Theme(StrEnum):
-    """How the page is asked to look: follows prefers-color-scheme."""
-
-    AUTO = "auto"
-    DARK = "dark"
-    LIGHT = "light"
-
-
-DEFAULT_THEME: Final = Theme.AUTO
-DEFAULT_ZOOM: Final = 1.0
-DEFAULT_REDUCE_MOTION: Final = True
-DEFAULT_SEGMENT_SECONDS: Final = 0.5
-MIN_SEGMENT_SECONDS: Final = 0.5
-MAX_SEGMENT_SECONDS: Final = 4.0
-DEFAULT_KEEP_CASTING: Final = False
-DEFAULT_SILENT_AUDIO: Final = False
-MIN_ZOOM: Final = 0.5
-MAX_ZOOM: Final = 3.0
-
-# Page size in CSS pixels, and the encoder's rate cap, for each preset.
-VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
-    Quality.P720: (1280, 720),
-    Quality.P1080: (1920, 1080),
-}
-MAX_BITRATE_KBPS: Final[dict[Quality, int]] = {
-    Quality.P720: 2500,
-    Quality.P1080: 5000,
-}
-# H.264 High profile, level 4.1: plays on a Nest Hub and a first-generation Chromecast.
-H264_CODECS: Final = "avc1.640029"
-# AAC-LC, the silent audio track's codec.
-AAC_CODECS: Final = "mp4a.40.2"
-
-# A browser no stream has used for this long is closed.
-BROWSER_IDLE_SECONDS: Final = 60.0
 
 # Events on the bus, for automations.
 EVENT_SESSION_STARTED: Final = f"{DOMAIN}_session_started"

@@ -39,7 +39,6 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event
 
-from .browser import PLAYWRIGHT_REQUIREMENT
 from .const import (
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
@@ -51,9 +50,16 @@ from .const import (
     EndReason,
 )
 from .dashboard import dashboard_title
+from .dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
+from .dashboard_cast_pipeline.hls import (
+    HLS_CONTENT_TYPE,
+    THUMBNAIL,
+    URL_PREFIX,
+    segment_formats,
+    stream_path,
+)
+from .dashboard_cast_pipeline.session import SessionIdentity, SessionLogger, session_logger
 from .data import DashboardCastConfigEntry
-from .hls import HLS_CONTENT_TYPE, THUMBNAIL, URL_PREFIX, segment_formats, stream_path
-from .session import SessionIdentity, SessionLogger, session_logger
 from .status_callback import StatusCallbacks
 from .streamer import TargetStreamer, stream_base_url
 

@@ -11,7 +11,7 @@ from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .page import is_url
+from .dashboard_cast_pipeline.page import is_url
 
 # A dashboard url_path and optional view, e.g. "lovelace/0" or "dashboard-tv/kitchen".
 _DASHBOARD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")

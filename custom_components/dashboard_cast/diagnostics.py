@@ -55,16 +55,12 @@ async def async_get_config_entry_diagnostics(
     current = controller.current
     pipeline: dict[str, Any] | None = None
     if stats is not None:
-        running_ffmpeg = (
-            session.encoder.cpu_seconds()
-            if session is not None and session.encoder is not None
-            else 0.0
-        )
+        ffmpeg = session.ffmpeg_cpu_seconds() if session is not None else stats.ffmpeg_cpu_seconds
         pipeline = {
             **asdict(stats),
             "last_error": _scrub(stats.last_error),
             "dropped_frames": stats.dropped_frames,
-            "ffmpeg_cpu_seconds": round(stats.ffmpeg_cpu_seconds + running_ffmpeg, 2),
+            "ffmpeg_cpu_seconds": round(ffmpeg, 2),
         }
     ffmpeg_version, _ = await get_ffmpeg_manager(hass).async_get_version()
     return {

@@ -19,12 +19,9 @@ from .const import (
     CONF_THEME,
     CONF_ZOOM,
     DOMAIN,
-    MAX_ZOOM,
-    MIN_ZOOM,
-    Quality,
-    Theme,
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
+from .dashboard_cast_pipeline.options import MAX_ZOOM, MIN_ZOOM, Quality, Theme
 
 MAX_DURATION = timedelta(days=7)
 MAX_URL_LENGTH = 2048

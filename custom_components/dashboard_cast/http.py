@@ -6,7 +6,7 @@ from aiohttp import web
 
 from homeassistant.helpers.http import HomeAssistantView
 
-from .hls import STREAM_ROUTE, StreamRegistry, stream_file
+from .dashboard_cast_pipeline.hls import STREAM_ROUTE, StreamRegistry, stream_file
 
 
 class StreamView(HomeAssistantView):

@@ -17,10 +17,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import ATTR_SESSION_ID, ATTR_STREAM_URL, DOMAIN
 from .dashboard import async_list_views, dashboard_title, list_dashboards
+from .dashboard_cast_pipeline.page import is_url
 from .data import DashboardCastConfigEntry
 from .entity import DashboardCastEntity
 from .fields import start_arguments, validated_dashboard
-from .page import is_url
 
 PARALLEL_UPDATES = 0
 MEDIA_TYPE_DASHBOARD = "dashboard"

@@ -14,7 +14,6 @@ from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
 from .auth import async_get_refresh_token
-from .browser import BrowserPool
 from .const import (
     CONF_BASE_URL,
     CONF_DASHBOARD,
@@ -29,14 +28,19 @@ from .const import (
     CONF_ZOOM,
     DEFAULT_OPTIONS,
     DOMAIN,
-    Quality,
-    Theme,
 )
-from .hls import StreamRegistry, stream_path
-from .page import is_url
-from .remote import RemoteSession, RendererClient
-from .session import SessionIdentity, StreamOptions, StreamSession
-from .watchdog import PipelineStats
+from .dashboard_cast_pipeline.browser import BrowserPool
+from .dashboard_cast_pipeline.client import RemoteSession, RendererClient
+from .dashboard_cast_pipeline.hls import StreamRegistry, stream_path
+from .dashboard_cast_pipeline.options import Quality, Theme
+from .dashboard_cast_pipeline.page import is_url
+from .dashboard_cast_pipeline.session import (
+    RenderSession,
+    SessionIdentity,
+    StreamOptions,
+    StreamSession,
+)
+from .dashboard_cast_pipeline.watchdog import PipelineStats
 
 
 @dataclass(slots=True)
@@ -50,7 +54,6 @@ class DomainData:
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
-type AnySession = StreamSession | RemoteSession
 EVENT_LOVELACE_UPDATED = "lovelace_updated"
 
 
@@ -104,7 +107,7 @@ class TargetStreamer:
         self.on_change: Callable[[], None] = lambda: None
         # Called when the watchdog gave up on a session's pipeline.
         self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
-        self.session: AnySession | None = None
+        self.session: RenderSession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
         self._unsub_lovelace: CALLBACK_TYPE | None = None
 
@@ -138,7 +141,7 @@ class TargetStreamer:
 
     async def async_start(
         self, identity: SessionIdentity | None = None, **overrides: Any
-    ) -> AnySession:
+    ) -> RenderSession:
         """Start a session, replacing the running one; return once it renders."""
         options = replace(self.default_options(), **overrides)
         if identity is None:
@@ -148,7 +151,7 @@ class TargetStreamer:
             refresh_token = None
             if not is_url(options.dashboard):
                 refresh_token = await async_get_refresh_token(self._hass)
-            session: AnySession
+            session: RenderSession
             if (renderer := self._renderer) is not None:
                 hass_url = remote_hass_url(self._hass)
                 session = RemoteSession(
@@ -171,12 +174,11 @@ class TargetStreamer:
                     local_hass_url(self._hass),
                     refresh_token,
                     on_failure=lambda error: self.on_failure(identity, error),
+                    registry=self._data.registry,
                 )
             self.last_stats = session.stats
             await session.start()
             self.session = session
-            if isinstance(session, StreamSession):  # a renderer serves its own stream
-                self._data.registry.add(session)
             if not is_url(options.dashboard):
                 self._unsub_lovelace = self._hass.bus.async_listen(
                     EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
@@ -198,10 +200,7 @@ class TargetStreamer:
             self._unsub_lovelace = None
         if session is None:
             return False
-        # Revoke the URL before anything is torn down.
-        if isinstance(session, StreamSession):
-            self._data.registry.remove(session)
-        await session.stop()
+        await session.stop()  # revokes the URL before anything is torn down
         return True
 
     @callback

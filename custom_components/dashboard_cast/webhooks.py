@@ -17,9 +17,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
+from .dashboard_cast_pipeline.watchdog import SlidingWindow
 from .data import DashboardCastConfigEntry
 from .fields import START_FIELDS, start_arguments
-from .watchdog import SlidingWindow
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dashboard_cast.const import CONF_DASHBOARD, Theme
-from custom_components.dashboard_cast.priority import RENDERER_NICE
+from custom_components.dashboard_cast.const import CONF_DASHBOARD
+from custom_components.dashboard_cast.dashboard_cast_pipeline.options import Theme
+from custom_components.dashboard_cast.dashboard_cast_pipeline.priority import RENDERER_NICE
 from custom_components.dashboard_cast.streamer import TargetStreamer
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component

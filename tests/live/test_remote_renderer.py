@@ -11,11 +11,7 @@ import tempfile
 from aiohttp import ClientSession
 import pytest
 
-from custom_components.dashboard_cast.const import (
-    CONF_RENDERER_SECRET,
-    CONF_RENDERER_URL,
-    DOMAIN,
-)
+from custom_components.dashboard_cast.const import CONF_RENDERER_SECRET, CONF_RENDERER_URL, DOMAIN
 from custom_components.dashboard_cast.diagnostics import async_get_config_entry_diagnostics
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN
 from homeassistant.components.camera import async_get_image

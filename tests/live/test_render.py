@@ -13,8 +13,9 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.dashboard_cast.auth import STORAGE_KEY
-from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, DOMAIN, H264_CODECS
-from custom_components.dashboard_cast.hls import stream_path
+from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, DOMAIN
+from custom_components.dashboard_cast.dashboard_cast_pipeline.hls import stream_path
+from custom_components.dashboard_cast.dashboard_cast_pipeline.options import H264_CODECS
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer
 from homeassistant.auth.const import GROUP_ID_READ_ONLY
 from homeassistant.components.camera import async_get_image, async_get_stream_source

@@ -16,7 +16,10 @@ from typing import Any, TextIO
 from aiohttp import ClientSession
 import pytest
 
-from custom_components.dashboard_cast.browser import CHROMIUM_ARGS, find_chromium
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
+    CHROMIUM_ARGS,
+    find_chromium,
+)
 
 from ..cross_origin import (
     RECEIVER_ORIGIN,

@@ -12,9 +12,9 @@ from unittest.mock import patch
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
-from custom_components.dashboard_cast.browser import chromium_processes
 from custom_components.dashboard_cast.const import DOMAIN, EVENT_SESSION_FAILED
-from custom_components.dashboard_cast.session import StreamSession
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import chromium_processes
+from custom_components.dashboard_cast.dashboard_cast_pipeline.session import StreamSession
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN
 from homeassistant.core import HomeAssistant
 
@@ -125,7 +125,10 @@ async def test_repeated_failures_end_the_session_as_failed(
     """A part that keeps failing backs off, then the session fails with the reason."""
     tv = cast_devices[TV]
     failed = async_capture_events(hass, EVENT_SESSION_FAILED)
-    with patch("custom_components.dashboard_cast.watchdog.RESTART_DELAYS", (0.0, 0.2, 0.4)):
+    with patch(
+        "custom_components.dashboard_cast.dashboard_cast_pipeline.watchdog.RESTART_DELAYS",
+        (0.0, 0.2, 0.4),
+    ):
         player, session = await play(hass, colour_page, tv)
         stream = f"{base_url}/api/dashboard_cast/{session.token}/master.m3u8"
         for restarts in range(1, 4):

@@ -12,13 +12,12 @@ import secrets
 import shutil
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from yarl import URL
 
 from .browser import BrowserPool
 from .capture import ScreencastCapture
-from .const import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
 from .encoder import (
     MEDIA_PLAYLIST,
     HlsEncoder,
@@ -26,6 +25,8 @@ from .encoder import (
     master_playlist,
     segment_duration,
 )
+from .hls import StreamRegistry
+from .options import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
 from .page import PageSpec, async_open_page, is_url
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
@@ -103,8 +104,48 @@ def session_logger(identity: SessionIdentity, dashboard: str) -> SessionLogger:
     )
 
 
+class RenderSession(Protocol):
+    """A stream being rendered: here (StreamSession) or by a renderer service (RemoteSession).
+
+    What the integration may use of a session; nothing else of it.
+    """
+
+    options: StreamOptions
+    identity: SessionIdentity
+    stats: PipelineStats
+
+    @property
+    def session_id(self) -> str:
+        """Names the session in logs, events and the entity's attributes."""
+
+    @property
+    def token(self) -> str:
+        """The secret in the stream's URL."""
+
+    async def start(self) -> None:
+        """Start rendering; undo what was started and raise if it cannot."""
+
+    async def wait_playable(self) -> None:
+        """Return once a player can start the stream; raise if it never will."""
+
+    async def stop(self) -> None:
+        """Revoke the stream's URL, then stop; safe to call more than once."""
+
+    async def reload(self) -> None:
+        """Load the page again (its dashboard's configuration changed)."""
+
+    async def frame(self) -> bytes | None:
+        """The latest frame (JPEG), for the preview camera; None before the first."""
+
+    def ffmpeg_cpu_seconds(self) -> float:
+        """CPU time this session's encoders used so far, where it is rendered."""
+
+
 class StreamSession:
-    """Chromium page → screencast → FFmpeg → HLS files in a private temp folder."""
+    """Chromium page → screencast → FFmpeg → HLS files in a private temp folder.
+
+    Served under its token by the registry it is given, from start() to stop().
+    """
 
     def __init__(
         self,
@@ -116,15 +157,18 @@ class StreamSession:
         refresh_token: str | None,
         on_failure: Callable[[str], None] = lambda error: None,
         temp_root: Path | None = None,
+        registry: StreamRegistry | None = None,
     ) -> None:
         """Initialize; call start(). on_failure(error) tells that the watchdog gave up.
 
         temp_root: where the session's folder goes (default: the system's temp folder).
+        registry: serves the stream's files while the session runs.
         """
         self.options = options
         self.identity = identity
         self.token = identity.token
         self.session_id = identity.session_id
+        self._registry = registry
         self._pool = pool
         self._ffmpeg_binary = ffmpeg_binary
         self._hass_url = hass_url
@@ -194,6 +238,8 @@ class StreamSession:
         self._watchdog = asyncio.get_running_loop().create_task(
             self._watch(), name=f"dashboard_cast watchdog {self.session_id}"
         )
+        if self._registry is not None:
+            self._registry.add(self)
         width, height = self.options.size
         self.log.debug(
             "Rendering %s at %sx%s, %s fps", self.page_url, width, height, self.options.fps
@@ -367,6 +413,18 @@ class StreamSession:
     def _on_page_crash(self, _: Any) -> None:
         self._page_crashed = True
 
+    async def is_playable(self) -> bool:
+        """Tell whether the media playlist lists enough segments for a player to start."""
+        out_dir = self.out_dir
+        return out_dir is not None and (
+            await asyncio.to_thread(listed_segments, out_dir) >= PLAYABLE_SEGMENTS
+        )
+
+    def ffmpeg_cpu_seconds(self) -> float:
+        """CPU time this session's encoders used so far: the exited ones and the running one."""
+        running = self.encoder.cpu_seconds() if self.encoder is not None else 0.0
+        return self.stats.ffmpeg_cpu_seconds + running
+
     async def wait_playable(self) -> None:
         """Wait until the media playlist lists enough segments for a player to start."""
         assert self.out_dir is not None
@@ -380,7 +438,9 @@ class StreamSession:
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
-        """Stop everything this session started; safe to call more than once."""
+        """Revoke the URL, then stop everything this session started; safe to repeat."""
+        if self._registry is not None:
+            self._registry.remove(self)
         if self._watchdog is not None:
             watchdog, self._watchdog = self._watchdog, None
             watchdog.cancel()

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 import re
 
-from .const import AAC_CODECS, H264_CODECS
+from .options import AAC_CODECS, H264_CODECS
 from .priority import lower_priority
 from .watchdog import PipelineStats, cpu_seconds
 

@@ -1,6 +1,6 @@
 """Live HLS of running sessions under an unguessable token path, with no Home Assistant.
 
-Home Assistant's view (http.py) and the renderer service (service.py) both
+Home Assistant's view (http.py) and the renderer service (server.py) both
 answer with this.
 """
 

@@ -1,4 +1,4 @@
-"""A session rendered by the renderer service (service.py) instead of in Home Assistant.
+"""A session rendered by the renderer service (server.py) instead of in Home Assistant.
 
 The renderer serves the stream itself, under the token this side chose, so the
 cast device pulls it from the renderer. A poll of the session's status stands
@@ -17,12 +17,12 @@ from typing import Any
 
 import aiohttp
 
+from .protocol import API_PREFIX
 from .session import SessionIdentity, StreamOptions, session_logger
 from .watchdog import PipelineStats
 
 _LOGGER = logging.getLogger(__name__)
 
-API_PREFIX = "/api/renderer"
 REQUEST_TIMEOUT = 30.0  # a start opens the page: allow for a slow one
 STATUS_INTERVAL = 2.0
 # The renderer may miss this many status polls in a row (a busy moment) before
@@ -97,11 +97,7 @@ def _message(answer: bytes) -> str | None:
 
 
 class RemoteSession:
-    """The part of StreamSession's interface the integration uses, rendered remotely."""
-
-    capture = None
-    encoder = None
-    out_dir = None
+    """A RenderSession rendered by a renderer service, which serves its stream too."""
 
     def __init__(
         self,
@@ -179,6 +175,10 @@ class RemoteSession:
         except RendererError as err:
             self.log.debug("No frame from the renderer: %s", err)
             return None
+
+    def ffmpeg_cpu_seconds(self) -> float:
+        """Nothing here: FFmpeg runs on the renderer, which does not report its CPU."""
+        return self.stats.ffmpeg_cpu_seconds
 
     async def reload(self) -> None:
         """Have the renderer load the page again (its dashboard's configuration changed)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yarl import URL
 
-from .const import Theme
+from .options import Theme
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page

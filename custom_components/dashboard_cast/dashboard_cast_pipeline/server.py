@@ -36,7 +36,15 @@ import voluptuous as vol
 
 from .browser import BrowserPool
 from .cdp import CdpError
-from .const import (
+from .hls import (
+    STREAM_ROUTE,
+    StreamRegistry,
+    readable_from_any_origin,
+    stream_file,
+    stream_path,
+    stream_preflight,
+)
+from .options import (
     DEFAULT_FPS,
     DEFAULT_QUALITY,
     DEFAULT_REDUCE_MOTION,
@@ -53,21 +61,12 @@ from .const import (
     Quality,
     Theme,
 )
-from .encoder import listed_segments
-from .hls import (
-    STREAM_ROUTE,
-    StreamRegistry,
-    readable_from_any_origin,
-    stream_file,
-    stream_path,
-    stream_preflight,
-)
 from .page import is_url
-from .session import PLAYABLE_SEGMENTS, SessionIdentity, StreamOptions, StreamSession
+from .protocol import API_PREFIX
+from .session import SessionIdentity, StreamOptions, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
-API_PREFIX = "/api/renderer"
 MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
 MAX_BODY_BYTES = 16384
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
@@ -201,6 +200,7 @@ class RendererService:
                 fields.get("refresh_token"),
                 on_failure=lambda error: self._failed(identity.session_id, error),
                 temp_root=self._work_dir,
+                registry=self._registry,
             )
             try:
                 await session.start()
@@ -208,7 +208,6 @@ class RendererService:
                 _LOGGER.warning("Could not start rendering %s: %s", fields["url"], err)
                 return _error(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
             self._sessions[identity.session_id] = session
-            self._registry.add(session)
         return web.json_response(
             {"id": identity.session_id, "playlist": stream_path(identity.token)},
             status=HTTPStatus.CREATED,
@@ -219,7 +218,6 @@ class RendererService:
         if (session := self._sessions.get(session_id)) is None:
             return
         self._failures[session_id] = error
-        self._registry.remove(session)
         task = asyncio.get_running_loop().create_task(session.stop())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -229,9 +227,7 @@ class RendererService:
         if (session := self._sessions.get(session_id)) is None:
             return _error(HTTPStatus.NOT_FOUND, "no such session")
         stats, failure = session.stats, self._failures.get(session_id)
-        playable = session.out_dir is not None and (
-            await asyncio.to_thread(listed_segments, session.out_dir) >= PLAYABLE_SEGMENTS
-        )
+        playable = await session.is_playable()
         return web.json_response(
             {
                 "id": session.session_id,
@@ -270,7 +266,6 @@ class RendererService:
         self._failures.pop(session_id, None)
         if session is None:
             return False
-        self._registry.remove(session)
         await session.stop()
         return True
 

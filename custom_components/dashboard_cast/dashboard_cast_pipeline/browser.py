@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from . import cdp
-from .const import BROWSER_IDLE_SECONDS
 from .priority import descendants, lower_priority_of_children
 from .watchdog import cpu_seconds
 
@@ -47,6 +46,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "googl
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
 CLOSE_TIMEOUT = 5.0
+# A browser no stream has used for this long is closed.
+BROWSER_IDLE_SECONDS = 60.0
 # Not a requirement of the manifest: Playwright publishes no musllinux wheel and
 # its driver is a glibc program, so on Home Assistant OS and Container the
 # requirement could not install and the integration would not load at all.
