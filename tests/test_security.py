@@ -81,6 +81,49 @@ async def test_webhook_refuses_oversized_bodies(
     assert loaded.runtime_data.controller.current is None
 
 
+async def test_webhook_reads_a_body_that_arrives_in_pieces(
+    loaded: MockConfigEntry, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """A body sent in two TCP segments, a moment apart, is read whole."""
+    client = await hass_client_no_auth()
+    body = json.dumps({"action": "status"}).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /api/webhook/living-room-webhook HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[:5]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the handler is already reading
+    writer.write(body[5:])
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(payload)["status"] == "ok"
+
+
+async def test_webhook_over_the_websocket_api(
+    hass: HomeAssistant, loaded: MockConfigEntry, hass_ws_client: Any
+) -> None:
+    """Home Assistant hands a webhook over its websocket API a stand-in request: it works."""
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "webhook/handle",
+            "webhook_id": "living-room-webhook",
+            "method": "POST",
+            "body": json.dumps({"action": "status"}),
+            "headers": {"Content-Type": "application/json"},
+        }
+    )
+    result = (await client.receive_json())["result"]
+    assert result["status"] == 200
+    assert json.loads(result["body"])["status"] == "ok"
+
+
 def verified_status(headers: dict[str, str], body: bytes) -> Any:
     """The JSON status of a callback, after checking its signature with the entry's secret."""
     timestamp, digest = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))

@@ -7,7 +7,6 @@ import secrets
 from typing import Any
 
 import probatio
-import voluptuous as vol
 from yarl import URL
 
 from homeassistant.components import webhook
@@ -26,12 +25,6 @@ from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
-    SelectSelector,
-    SelectSelectorConfig,
-    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -44,45 +37,30 @@ from .const import (
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
-    CONF_FPS,
     CONF_KEEP_CASTING,
-    CONF_QUALITY,
-    CONF_REDUCE_MOTION,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
-    CONF_SEGMENT_SECONDS,
-    CONF_SILENT_AUDIO,
     CONF_TARGET,
-    CONF_THEME,
     CONF_WEBHOOK_REMOTE,
-    CONF_ZOOM,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
 from .dashboard_cast_pipeline.browser import playwright_importable
 from .dashboard_cast_pipeline.client import RendererClient, RendererError
-from .dashboard_cast_pipeline.options import (
-    MAX_FPS,
-    MAX_SEGMENT_SECONDS,
-    MAX_ZOOM,
-    MIN_FPS,
-    MIN_SEGMENT_SECONDS,
-    MIN_ZOOM,
-    Quality,
-    Theme,
-)
+from .dashboard_cast_pipeline.options import STREAM_OPTIONS, stream_option_values
+from .fields import option_selector
 
 # The renderer add-on Supervisor announced last: the setup of another screen offers it.
 DATA_DISCOVERED_RENDERER: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_discovered_renderer")
 # What the add-on announces (dashboard_cast_renderer/addon.py).
-DISCOVERY_SCHEMA = vol.Schema(
+DISCOVERY_SCHEMA = probatio.Schema(
     {
-        vol.Required("host"): vol.All(str, vol.Length(min=1)),
-        vol.Required("port"): vol.All(int, vol.Range(min=1, max=65535)),
-        vol.Required("secret"): vol.All(str, vol.Length(min=16)),
+        probatio.Required("host"): probatio.All(str, probatio.Length(min=1)),
+        probatio.Required("port"): probatio.All(int, probatio.Range(min=1, max=65535)),
+        probatio.Required("secret"): probatio.All(str, probatio.Length(min=16)),
     },
-    extra=vol.ALLOW_EXTRA,
+    extra=probatio.ALLOW_EXTRA,
 )
 
 
@@ -238,7 +216,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         try:
             config = DISCOVERY_SCHEMA(discovery_info.config)
-        except vol.Invalid:
+        except probatio.Invalid:
             return self.async_abort(reason="invalid_discovery")
         url = str(URL.build(scheme="http", host=config["host"], port=config["port"]))
         renderer = {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: config["secret"]}
@@ -334,16 +312,13 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             options = {
                 **self.config_entry.options,
-                CONF_QUALITY: user_input[CONF_QUALITY],
-                CONF_FPS: int(user_input[CONF_FPS]),
-                CONF_THEME: user_input[CONF_THEME],
-                CONF_ZOOM: float(user_input[CONF_ZOOM]),
                 CONF_KEEP_CASTING: bool(user_input[CONF_KEEP_CASTING]),
-                CONF_REDUCE_MOTION: bool(user_input[CONF_REDUCE_MOTION]),
-                CONF_SEGMENT_SECONDS: float(user_input[CONF_SEGMENT_SECONDS]),
-                CONF_SILENT_AUDIO: bool(user_input[CONF_SILENT_AUDIO]),
                 CONF_WEBHOOK_REMOTE: bool(user_input[CONF_WEBHOOK_REMOTE]),
             }
+            try:
+                options |= stream_option_values(user_input, as_json=True)
+            except probatio.Invalid as err:  # a number the form allows, such as 5.5 frames/s
+                errors[str(err.path[0]) if err.path else "base"] = "invalid_option"
             try:
                 options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
             except InvalidDashboardError:
@@ -362,42 +337,11 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_DASHBOARD): TextSelector(),
-                probatio.Required(CONF_QUALITY): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[quality.value for quality in Quality],
-                        translation_key=CONF_QUALITY,
-                        mode=SelectSelectorMode.DROPDOWN,
-                    )
-                ),
-                probatio.Required(CONF_FPS): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_FPS, max=MAX_FPS, step=1, mode=NumberSelectorMode.BOX
-                    )
-                ),
-                probatio.Required(CONF_THEME): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[theme.value for theme in Theme],
-                        translation_key=CONF_THEME,
-                        mode=SelectSelectorMode.DROPDOWN,
-                    )
-                ),
-                probatio.Required(CONF_ZOOM): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_ZOOM, max=MAX_ZOOM, step=0.05, mode=NumberSelectorMode.BOX
-                    )
-                ),
-                probatio.Required(CONF_REDUCE_MOTION): BooleanSelector(),
+                **{
+                    probatio.Required(option.key): option_selector(option)
+                    for option in STREAM_OPTIONS
+                },
                 probatio.Required(CONF_KEEP_CASTING): BooleanSelector(),
-                probatio.Required(CONF_SEGMENT_SECONDS): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SEGMENT_SECONDS,
-                        max=MAX_SEGMENT_SECONDS,
-                        step=0.5,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="s",
-                    )
-                ),
-                probatio.Required(CONF_SILENT_AUDIO): BooleanSelector(),
                 probatio.Optional(CONF_BASE_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),

@@ -6,13 +6,15 @@ from enum import StrEnum
 from typing import Any, Final
 
 from .dashboard_cast_pipeline.options import (
-    DEFAULT_FPS,
-    DEFAULT_QUALITY,
-    DEFAULT_REDUCE_MOTION,
-    DEFAULT_SEGMENT_SECONDS,
-    DEFAULT_SILENT_AUDIO,
-    DEFAULT_THEME,
-    DEFAULT_ZOOM,
+    FPS,
+    QUALITY,
+    REDUCE_MOTION,
+    SEGMENT_SECONDS,
+    SILENT_AUDIO,
+    STREAM_OPTIONS,
+    THEME,
+    ZOOM,
+    default_value,
 )
 
 DOMAIN: Final = "dashboard_cast"
@@ -23,15 +25,17 @@ CONF_TARGET: Final = "target"
 
 # Options.
 CONF_DASHBOARD: Final = "dashboard"
-CONF_QUALITY: Final = "quality"
-CONF_FPS: Final = "fps"
-CONF_THEME: Final = "theme"
-CONF_ZOOM: Final = "zoom"
-CONF_KEEP_CASTING: Final = "keep_casting"
-CONF_REDUCE_MOTION: Final = "reduce_motion"
-CONF_SEGMENT_SECONDS: Final = "segment_seconds"
+# The stream options: their keys, kinds, defaults and limits are the pipeline's
+# model (dashboard_cast_pipeline.options.STREAM_OPTIONS).
+CONF_QUALITY: Final = QUALITY.key
+CONF_FPS: Final = FPS.key
+CONF_THEME: Final = THEME.key
+CONF_ZOOM: Final = ZOOM.key
+CONF_REDUCE_MOTION: Final = REDUCE_MOTION.key
+CONF_SEGMENT_SECONDS: Final = SEGMENT_SECONDS.key
 # A silent audio track in the stream, for receivers that play no video-only HLS.
-CONF_SILENT_AUDIO: Final = "silent_audio"
+CONF_SILENT_AUDIO: Final = SILENT_AUDIO.key
+CONF_KEEP_CASTING: Final = "keep_casting"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
@@ -78,13 +82,7 @@ class EndReason(StrEnum):
 # The options of a new entry; also the fallback for an option an older entry lacks.
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     CONF_DASHBOARD: DEFAULT_DASHBOARD,
-    CONF_QUALITY: DEFAULT_QUALITY.value,
-    CONF_FPS: DEFAULT_FPS,
-    CONF_THEME: DEFAULT_THEME.value,
-    CONF_ZOOM: DEFAULT_ZOOM,
+    **{option.key: default_value(option) for option in STREAM_OPTIONS},
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
-    CONF_REDUCE_MOTION: DEFAULT_REDUCE_MOTION,
-    CONF_SEGMENT_SECONDS: DEFAULT_SEGMENT_SECONDS,
-    CONF_SILENT_AUDIO: DEFAULT_SILENT_AUDIO,
     CONF_WEBHOOK_REMOTE: False,
 }

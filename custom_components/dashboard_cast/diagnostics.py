@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from importlib import metadata
-import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -22,21 +21,15 @@ from .const import (
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
 )
+from .dashboard_cast_pipeline.redact import text_for_logs, url_for_logs
 from .data import DashboardCastConfigEntry
-from .status_callback import without_credentials
 from .streamer import DATA_DOMAIN
 
 TO_REDACT = {CONF_WEBHOOK_ID, CONF_CALLBACK_SECRET, CONF_RENDERER_SECRET}
-# user:password@ in any URL inside free text, such as an error message.
-_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
-_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 def _scrub(text: str | None) -> str | None:
-    """Free text without credentials in URLs or anything shaped like a stream token."""
-    if text is None:
-        return None
-    return _TOKEN.sub("**REDACTED**", _CREDENTIALS.sub("**REDACTED**@", text))
+    return None if text is None else text_for_logs(text)
 
 
 async def async_get_config_entry_diagnostics(
@@ -51,7 +44,7 @@ async def async_get_config_entry_diagnostics(
     options = async_redact_data(dict(entry.options), TO_REDACT)
     for key in (CONF_DASHBOARD, CONF_BASE_URL, CONF_RENDERER_URL):
         if key in options:
-            options[key] = without_credentials(str(options[key]))
+            options[key] = url_for_logs(str(options[key]))
     current = controller.current
     pipeline: dict[str, Any] | None = None
     if stats is not None:
@@ -71,7 +64,7 @@ async def async_get_config_entry_diagnostics(
         "session": {
             "state": controller.state,
             "session_id": current.identity.session_id if current is not None else None,
-            "dashboard": without_credentials(current.dashboard) if current is not None else None,
+            "dashboard": url_for_logs(current.dashboard) if current is not None else None,
             "end_reason": controller.end_reason,
             "last_error": _scrub(controller.last_error),
             "pipeline_running": session is not None,

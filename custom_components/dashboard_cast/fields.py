@@ -1,4 +1,9 @@
-"""The start fields shared by the action, the media player and the webhook."""
+"""The fields users give: the start fields, and the selectors of the options form.
+
+The start fields serve the action, the media player and the webhook. The stream
+options among them come from the pipeline's model (STREAM_OPTIONS): its keys,
+kinds, defaults and limits.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,27 @@ import probatio
 
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-
-from .const import (
-    ATTR_CALLBACK_URL,
-    ATTR_DURATION,
-    CONF_DASHBOARD,
-    CONF_KEEP_CASTING,
-    CONF_QUALITY,
-    CONF_THEME,
-    CONF_ZOOM,
-    DOMAIN,
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    Selector,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
 )
+
+from .const import ATTR_CALLBACK_URL, ATTR_DURATION, CONF_DASHBOARD, CONF_KEEP_CASTING, DOMAIN
 from .dashboard import InvalidDashboardError, normalize_dashboard
-from .dashboard_cast_pipeline.options import MAX_ZOOM, MIN_ZOOM, Quality, Theme
+from .dashboard_cast_pipeline.options import (
+    STREAM_OPTIONS,
+    ChoiceOption,
+    NumberOption,
+    StreamOption,
+    SwitchOption,
+    stream_option_fields,
+)
 
 MAX_DURATION = timedelta(days=7)
 MAX_URL_LENGTH = 2048
@@ -40,19 +53,41 @@ def _duration(value: Any) -> timedelta:
 
 START_FIELDS: dict[Any, Any] = {
     probatio.Optional(CONF_DASHBOARD): cv.string,
-    probatio.Optional(CONF_QUALITY): probatio.In([quality.value for quality in Quality]),
+    **stream_option_fields(defaults=False),
     probatio.Optional(ATTR_DURATION): probatio.All(
         _duration, probatio.Range(min=timedelta(seconds=1), max=MAX_DURATION)
-    ),
-    probatio.Optional(CONF_THEME): probatio.In([theme.value for theme in Theme]),
-    probatio.Optional(CONF_ZOOM): probatio.All(
-        probatio.Coerce(float), probatio.Range(min=MIN_ZOOM, max=MAX_ZOOM)
     ),
     probatio.Optional(CONF_KEEP_CASTING): cv.boolean,
     probatio.Optional(ATTR_CALLBACK_URL): probatio.All(
         cv.string, probatio.Length(max=MAX_URL_LENGTH), cv.url
     ),
 }
+STREAM_OPTION_KEYS = frozenset(option.key for option in STREAM_OPTIONS)
+
+
+def option_selector(option: StreamOption) -> Selector[Any]:
+    """The options form's field for a stream option."""
+    match option:
+        case ChoiceOption():
+            return SelectSelector(
+                SelectSelectorConfig(
+                    options=[choice.value for choice in option.choices],
+                    translation_key=option.key,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+        case NumberOption():
+            config = NumberSelectorConfig(
+                min=option.minimum,
+                max=option.maximum,
+                step=option.step,
+                mode=NumberSelectorMode.BOX,
+            )
+            if option.unit is not None:
+                config["unit_of_measurement"] = option.unit
+            return NumberSelector(config)
+        case SwitchOption():
+            return BooleanSelector()
 
 
 def validated_dashboard(value: str) -> str:
@@ -68,20 +103,14 @@ def validated_dashboard(value: str) -> str:
 
 
 def start_arguments(fields: dict[str, Any]) -> dict[str, Any]:
-    """Turn validated start fields into CastController.async_request_start arguments."""
-    arguments: dict[str, Any] = {}
+    """Turn validated start fields into CastController.async_request_start arguments.
+
+    The stream options pass through as the validator typed them.
+    """
+    arguments = {key: value for key, value in fields.items() if key in STREAM_OPTION_KEYS}
     if CONF_DASHBOARD in fields:
         arguments["dashboard"] = validated_dashboard(fields[CONF_DASHBOARD])
-    if CONF_QUALITY in fields:
-        arguments["quality"] = Quality(fields[CONF_QUALITY])
-    if CONF_THEME in fields:
-        arguments["theme"] = Theme(fields[CONF_THEME])
-    if CONF_ZOOM in fields:
-        arguments["zoom"] = float(fields[CONF_ZOOM])
-    if ATTR_DURATION in fields:
-        arguments["duration"] = fields[ATTR_DURATION]
-    if CONF_KEEP_CASTING in fields:
-        arguments["keep_casting"] = fields[CONF_KEEP_CASTING]
-    if ATTR_CALLBACK_URL in fields:
-        arguments["callback_url"] = fields[ATTR_CALLBACK_URL]
+    for key in (ATTR_DURATION, CONF_KEEP_CASTING, ATTR_CALLBACK_URL):
+        if key in fields:
+            arguments[key] = fields[key]
     return arguments

@@ -21,13 +21,13 @@ import time
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_CALLBACK_SECRET, DOMAIN
+from .dashboard_cast_pipeline.redact import url_for_logs
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,17 +40,6 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header's value for a body sent at timestamp."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-def without_credentials(url: str) -> str:
-    """A URL fit for logs and diagnostics: no user, password or query."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return "<invalid URL>"
-    if not parsed.absolute:
-        return str(parsed.with_query(None).with_fragment(None))
-    return str(parsed.with_user(None).with_password(None).with_query(None).with_fragment(None))
 
 
 class StatusCallbacks:
@@ -99,6 +88,6 @@ class StatusCallbacks:
         _LOGGER.warning(
             "Could not deliver the %s status to %s: %s",
             status.get("event"),
-            without_credentials(url),
+            url_for_logs(url),
             error,
         )

@@ -17,22 +17,14 @@ from .auth import async_get_refresh_token
 from .const import (
     CONF_BASE_URL,
     CONF_DASHBOARD,
-    CONF_FPS,
-    CONF_QUALITY,
-    CONF_REDUCE_MOTION,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
-    CONF_SEGMENT_SECONDS,
-    CONF_SILENT_AUDIO,
-    CONF_THEME,
-    CONF_ZOOM,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
 from .dashboard_cast_pipeline.browser import BrowserPool
 from .dashboard_cast_pipeline.client import RemoteSession, RendererClient
 from .dashboard_cast_pipeline.hls import StreamRegistry, stream_path
-from .dashboard_cast_pipeline.options import Quality, Theme
 from .dashboard_cast_pipeline.page import is_url
 from .dashboard_cast_pipeline.session import (
     RenderSession,
@@ -128,16 +120,7 @@ class TargetStreamer:
     def default_options(self) -> StreamOptions:
         """The entry's options as stream options."""
         options = {**DEFAULT_OPTIONS, **self._entry.options}
-        return StreamOptions(
-            dashboard=options[CONF_DASHBOARD],
-            quality=Quality(options[CONF_QUALITY]),
-            fps=int(options[CONF_FPS]),
-            zoom=float(options[CONF_ZOOM]),
-            theme=Theme(options[CONF_THEME]),
-            reduce_motion=bool(options[CONF_REDUCE_MOTION]),
-            segment_seconds=float(options[CONF_SEGMENT_SECONDS]),
-            silent_audio=bool(options[CONF_SILENT_AUDIO]),
-        )
+        return StreamOptions.from_values(options[CONF_DASHBOARD], options)
 
     async def async_start(
         self, identity: SessionIdentity | None = None, **overrides: Any

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-import json
 import logging
 from typing import Any
 
@@ -17,6 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
+from .dashboard_cast_pipeline.bodies import RequestError, error_response, read_json_object
 from .dashboard_cast_pipeline.watchdog import SlidingWindow
 from .data import DashboardCastConfigEntry
 from .fields import START_FIELDS, start_arguments
@@ -73,14 +73,6 @@ type _Action = Callable[
 ]
 
 
-class _RequestError(Exception):
-    """Answer the caller with this status and message."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 async def _handle(
     hass: HomeAssistant,
     entry: DashboardCastConfigEntry,
@@ -89,10 +81,10 @@ async def _handle(
 ) -> web.Response:
     controller = entry.runtime_data.controller
     try:
-        fields = await _json_object(request)
+        fields = await read_json_object(request, MAX_BODY_BYTES)
         status = _action(fields)(hass, entry, limiter, fields)
-    except _RequestError as err:
-        return web.json_response({"status": "error", "message": str(err)}, status=err.status)
+    except RequestError as err:
+        return error_response(err.status, str(err))
     current = controller.current
     return web.json_response(
         {
@@ -103,29 +95,11 @@ async def _handle(
     )
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    too_large = _RequestError(
-        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"The body must be at most {MAX_BODY_BYTES} bytes"
-    )
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise too_large
-    raw = await request.content.read(MAX_BODY_BYTES + 1)  # never more, whatever is sent
-    if len(raw) > MAX_BODY_BYTES:
-        raise too_large
-    try:
-        body: Any = json.loads(raw)
-    except ValueError, RecursionError:  # also bytes that are not UTF-8, or nested too deep
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "The body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "The body must be a JSON object")
-    return dict(body)
-
-
 def _action(fields: dict[str, Any]) -> _Action:
     """Pop the action's name from the fields and return its handler."""
     action = _ACTIONS.get(str(fields.pop("action", None)))
     if action is None:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "action must be start, stop or status")
+        raise RequestError(HTTPStatus.BAD_REQUEST, "action must be start, stop or status")
     return action
 
 
@@ -138,15 +112,15 @@ def _start(
     try:
         arguments = start_arguments(START_SCHEMA(fields))
     except probatio.Invalid as err:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, f"Invalid field: {err}") from None
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"Invalid field: {err}") from None
     except ServiceValidationError as err:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
+        raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
     if not limiter.allow():
-        raise _RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
+        raise RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
     try:
         entry.runtime_data.controller.async_request_start(**arguments)
     except HomeAssistantError as err:
-        raise _RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(err)) from None
+        raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(err)) from None
     return "starting"
 
 
@@ -157,7 +131,7 @@ def _stop(
     fields: dict[str, Any],
 ) -> str:
     if fields:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "stop takes no fields")
+        raise RequestError(HTTPStatus.BAD_REQUEST, "stop takes no fields")
     # Answer at once; quitting the app on the device may take a moment.
     entry.async_create_background_task(
         hass,

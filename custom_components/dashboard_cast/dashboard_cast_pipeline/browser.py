@@ -16,6 +16,7 @@ import aiohttp
 
 from . import cdp
 from .priority import descendants, lower_priority_of_children
+from .redact import text_for_logs, url_for_logs, url_secrets
 from .watchdog import cpu_seconds
 
 if TYPE_CHECKING:
@@ -238,9 +239,10 @@ class BrowserPool:
         except Exception as err:
             await playwright.stop()
             reason = str(err).splitlines()[0] if str(err) else repr(err)
-            self._on_launch_error(cdp.scrubbed(reason, self._cdp_url or ""))
+            reason = text_for_logs(reason, url_secrets(self._cdp_url or ""))
+            self._on_launch_error(reason)
             if self._cdp_url is not None:  # its message may quote the URL with its token
-                raise cdp.CdpError(cdp.scrubbed(reason, self._cdp_url)) from None
+                raise cdp.CdpError(reason) from None
             raise
         except BaseException:
             await playwright.stop()
@@ -253,7 +255,7 @@ class BrowserPool:
         _LOGGER.info(
             "Started Chromium %s (%s)",
             self._browser.version,
-            cdp.redacted(self._cdp_url) if self._cdp_url else executable or "Playwright's",
+            url_for_logs(self._cdp_url) if self._cdp_url else executable or "Playwright's",
         )
 
     async def _close_locked(self) -> None:

@@ -20,33 +20,15 @@ import asyncio
 import aiohttp
 from yarl import URL
 
+from .redact import text_for_logs, url_secrets
+
 CHECK_TIMEOUT = 5.0
 BROWSER_OWN_PATH = "/devtools/"
 WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
-HIDDEN = "***"
 
 
 class CdpError(Exception):
     """The DevTools endpoint cannot be used; the message is safe to log."""
-
-
-def redacted(url: str) -> str:
-    """The URL without its password and the values of its query (a token)."""
-    parsed = URL(url)
-    if parsed.password is not None:
-        parsed = parsed.with_password(HIDDEN)
-    if parsed.query:
-        parsed = parsed.with_query(dict.fromkeys(parsed.query, HIDDEN))
-    return str(parsed)
-
-
-def scrubbed(text: str, url: str) -> str:
-    """Text (an error from the browser library, say) with the URL's secrets hidden."""
-    parsed = URL(url)
-    for secret in (parsed.password, *parsed.query.values()):
-        if secret:
-            text = text.replace(secret, HIDDEN)
-    return text
 
 
 def _without_job_timeout(url: URL) -> URL:
@@ -75,7 +57,7 @@ async def browser_version(http: aiohttp.ClientSession, url: str) -> dict[str, st
                 raise CdpError(f"the browser endpoint answered {response.status}")
             answer = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-        reason = scrubbed(str(err) or type(err).__name__, url)
+        reason = text_for_logs(str(err) or type(err).__name__, url_secrets(url))
         raise CdpError(f"the browser endpoint does not answer: {reason}") from err
     if not isinstance(answer, dict) or not isinstance(answer.get("webSocketDebuggerUrl"), str):
         raise CdpError("not a DevTools endpoint: /json/version has no webSocketDebuggerUrl")

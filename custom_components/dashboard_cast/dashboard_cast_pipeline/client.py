@@ -130,13 +130,7 @@ class RemoteSession:
         body: dict[str, Any] = {
             "url": self._page_url,
             "token": self.token,
-            "quality": self.options.quality.value,
-            "fps": self.options.fps,
-            "zoom": self.options.zoom,
-            "theme": self.options.theme.value,
-            "reduce_motion": self.options.reduce_motion,
-            "segment_seconds": self.options.segment_seconds,
-            "silent_audio": self.options.silent_audio,
+            **self.options.values(),
         }
         if self._hass_url is not None and self._refresh_token is not None:
             body |= {"hass_url": self._hass_url, "refresh_token": self._refresh_token}

@@ -1,9 +1,18 @@
-"""What a stream may be asked for: presets, defaults and limits, and the codecs it is made of."""
+"""What a stream may be asked for: the one model of the stream options, and the codecs.
+
+Every place that takes a stream option derives it from STREAM_OPTIONS: the
+integration's options form (its selectors), the start action and the webhook
+(their schema), the renderer API (its schema) and its client (the body).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
+
+import probatio
 
 
 class Quality(StrEnum):
@@ -48,3 +57,120 @@ MAX_BITRATE_KBPS: Final[dict[Quality, int]] = {
 H264_CODECS: Final = "avc1.640029"
 # AAC-LC, the silent audio track's codec.
 AAC_CODECS: Final = "mp4a.40.2"
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceOption:
+    """One of an enumeration's values."""
+
+    key: str
+    choices: type[StrEnum]
+    default: StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class NumberOption:
+    """A number in a range; whole numbers only when whole."""
+
+    key: str
+    default: float
+    minimum: float
+    maximum: float
+    step: float
+    unit: str | None = None
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchOption:
+    """On or off."""
+
+    key: str
+    default: bool
+
+
+type StreamOption = ChoiceOption | NumberOption | SwitchOption
+
+QUALITY: Final = ChoiceOption("quality", Quality, DEFAULT_QUALITY)
+FPS: Final = NumberOption("fps", DEFAULT_FPS, MIN_FPS, MAX_FPS, 1, "fps", whole=True)
+ZOOM: Final = NumberOption("zoom", DEFAULT_ZOOM, MIN_ZOOM, MAX_ZOOM, 0.05)
+THEME: Final = ChoiceOption("theme", Theme, DEFAULT_THEME)
+REDUCE_MOTION: Final = SwitchOption("reduce_motion", DEFAULT_REDUCE_MOTION)
+SEGMENT_SECONDS: Final = NumberOption(
+    "segment_seconds", DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS, 0.5, "s"
+)
+SILENT_AUDIO: Final = SwitchOption("silent_audio", DEFAULT_SILENT_AUDIO)
+# In the order forms show them; each key is a field of session.StreamOptions.
+STREAM_OPTIONS: Final[tuple[StreamOption, ...]] = (
+    QUALITY,
+    FPS,
+    ZOOM,
+    THEME,
+    REDUCE_MOTION,
+    SEGMENT_SECONDS,
+    SILENT_AUDIO,
+)
+
+
+def _number(value: Any) -> float:
+    # JSON and YAML numbers only: a bool is an int to Python, a string is not a number.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise probatio.Invalid("expected a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    # A form's number field gives 5.0 for 5.
+    number = _number(value)
+    if not number.is_integer():
+        raise probatio.Invalid("expected a whole number")
+    return int(number)
+
+
+def _switch(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise probatio.Invalid("expected true or false")
+    return value
+
+
+def default_value(option: StreamOption) -> Any:
+    """The option's default as JSON and forms have it (a choice as its text)."""
+    return option.default.value if isinstance(option, ChoiceOption) else option.default
+
+
+def option_validator(option: StreamOption) -> Callable[[Any], Any]:
+    """Check one option's value and turn it into the type StreamOptions has."""
+    match option:
+        case ChoiceOption():
+            return probatio.All(str, probatio.Coerce(option.choices))
+        case NumberOption(whole=True):
+            return probatio.All(_whole, probatio.Range(min=option.minimum, max=option.maximum))
+        case NumberOption():
+            return probatio.All(_number, probatio.Range(min=option.minimum, max=option.maximum))
+        case SwitchOption():
+            return _switch
+
+
+def stream_option_fields(*, defaults: bool) -> dict[Any, Callable[[Any], Any]]:
+    """A schema's fields for every stream option, all optional (with their defaults, or not)."""
+    return {
+        (
+            probatio.Optional(option.key, default=default_value(option))
+            if defaults
+            else probatio.Optional(option.key)
+        ): option_validator(option)
+        for option in STREAM_OPTIONS
+    }
+
+
+def stream_option_values(values: Mapping[str, Any], *, as_json: bool = False) -> dict[str, Any]:
+    """Every stream option from values, validated; a missing one takes its default.
+
+    Other keys are ignored. as_json: choices as their text, for storing and sending.
+    Raises probatio.Invalid (its path names the option) for a value that does not fit.
+    """
+    schema = probatio.Schema(stream_option_fields(defaults=True), extra=probatio.REMOVE_EXTRA)
+    checked: dict[str, Any] = schema(dict(values))
+    if as_json:
+        return {key: getattr(value, "value", value) for key, value in checked.items()}
+    return checked

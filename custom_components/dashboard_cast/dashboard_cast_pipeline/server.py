@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
-import json
 import logging
 from pathlib import Path
 import secrets
@@ -32,8 +31,9 @@ import tempfile
 from typing import Any
 
 from aiohttp import web
-import voluptuous as vol
+import probatio
 
+from .bodies import RequestError, error_response, read_json_object
 from .browser import BrowserPool
 from .cdp import CdpError
 from .hls import (
@@ -44,23 +44,7 @@ from .hls import (
     stream_path,
     stream_preflight,
 )
-from .options import (
-    DEFAULT_FPS,
-    DEFAULT_QUALITY,
-    DEFAULT_REDUCE_MOTION,
-    DEFAULT_SEGMENT_SECONDS,
-    DEFAULT_SILENT_AUDIO,
-    DEFAULT_THEME,
-    DEFAULT_ZOOM,
-    MAX_FPS,
-    MAX_SEGMENT_SECONDS,
-    MAX_ZOOM,
-    MIN_FPS,
-    MIN_SEGMENT_SECONDS,
-    MIN_ZOOM,
-    Quality,
-    Theme,
-)
+from .options import stream_option_fields
 from .page import is_url
 from .protocol import API_PREFIX
 from .session import SessionIdentity, StreamOptions, StreamSession
@@ -73,42 +57,24 @@ DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
 
 
 def _http_url(value: Any) -> str:
-    url = vol.Url()(value)
+    url = str(probatio.Url()(value))
     if not is_url(url):
-        raise vol.Invalid("only http:// and https:// pages can be rendered")
+        raise probatio.Invalid("only http:// and https:// pages can be rendered")
     return str(url)
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise vol.Invalid("expected a number")
-    return float(value)
-
-
-def _whole(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise vol.Invalid("expected a whole number")
-    return value
-
-
-SESSION_SCHEMA = vol.Schema(
+SESSION_SCHEMA = probatio.Schema(
     {
-        vol.Required("url"): _http_url,
-        vol.Optional("quality", default=DEFAULT_QUALITY.value): vol.Coerce(Quality),
-        vol.Optional("fps", default=DEFAULT_FPS): vol.All(_whole, vol.Range(MIN_FPS, MAX_FPS)),
-        vol.Optional("zoom", default=DEFAULT_ZOOM): vol.All(_number, vol.Range(MIN_ZOOM, MAX_ZOOM)),
-        vol.Optional("theme", default=DEFAULT_THEME.value): vol.Coerce(Theme),
-        vol.Optional("reduce_motion", default=DEFAULT_REDUCE_MOTION): bool,
-        vol.Optional("segment_seconds", default=DEFAULT_SEGMENT_SECONDS): vol.All(
-            _number, vol.Range(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS)
-        ),
-        vol.Optional("silent_audio", default=DEFAULT_SILENT_AUDIO): bool,
+        probatio.Required("url"): _http_url,
+        **stream_option_fields(defaults=True),
         # The caller may choose the stream token (128 random bits, as hex), so it
         # knows the stream URL before the session starts.
-        vol.Optional("token"): vol.All(str, vol.Match(r"^[0-9a-f]{32}$")),
+        probatio.Optional("token"): probatio.All(str, probatio.Match(r"^[0-9a-f]{32}$")),
         # Home Assistant's origin and a refresh token, to open its dashboards logged in.
-        vol.Inclusive("hass_url", "login"): _http_url,
-        vol.Inclusive("refresh_token", "login"): vol.All(str, vol.Length(min=1, max=1024)),
+        probatio.Inclusive("hass_url", "login"): _http_url,
+        probatio.Inclusive("refresh_token", "login"): probatio.All(
+            str, probatio.Length(min=1, max=1024)
+        ),
     }
 )
 
@@ -154,7 +120,7 @@ class RendererService:
         if request.path.startswith(API_PREFIX + "/"):
             given = request.headers.get("Authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {self._secret}".encode()):
-                return _error(HTTPStatus.UNAUTHORIZED, "missing or wrong secret")
+                return error_response(HTTPStatus.UNAUTHORIZED, "missing or wrong secret")
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -162,7 +128,7 @@ class RendererService:
         try:
             await self._pool.async_check_endpoint()
         except CdpError as err:
-            return _error(HTTPStatus.BAD_GATEWAY, str(err))
+            return error_response(HTTPStatus.BAD_GATEWAY, str(err))
         return web.json_response(
             {"status": "ok", "chromium": self._pool.version, "sessions": len(self._sessions)}
         )
@@ -170,13 +136,13 @@ class RendererService:
     async def _start(self, request: web.Request) -> web.Response:
         try:
             fields = await _session_fields(request)
-        except _RequestError as err:
-            return _error(err.status, str(err))
+        except RequestError as err:
+            return error_response(err.status, str(err))
         async with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
-                return _error(HTTPStatus.TOO_MANY_REQUESTS, "too many sessions")
+                return error_response(HTTPStatus.TOO_MANY_REQUESTS, "too many sessions")
             if "token" in fields and self._registry.find(fields["token"]) is not None:
-                return _error(HTTPStatus.CONFLICT, "token in use")
+                return error_response(HTTPStatus.CONFLICT, "token in use")
             identity = (
                 SessionIdentity(target="renderer", token=fields["token"])
                 if "token" in fields
@@ -185,16 +151,7 @@ class RendererService:
             session = StreamSession(
                 self._pool,
                 self._ffmpeg_binary,
-                StreamOptions(
-                    dashboard=fields["url"],
-                    quality=fields["quality"],
-                    fps=fields["fps"],
-                    zoom=fields["zoom"],
-                    theme=fields["theme"],
-                    reduce_motion=fields["reduce_motion"],
-                    segment_seconds=fields["segment_seconds"],
-                    silent_audio=fields["silent_audio"],
-                ),
+                StreamOptions.from_values(fields["url"], fields),
                 identity,
                 fields.get("hass_url", ""),
                 fields.get("refresh_token"),
@@ -206,7 +163,7 @@ class RendererService:
                 await session.start()
             except Exception as err:  # noqa: BLE001 - the page or a part did not start
                 _LOGGER.warning("Could not start rendering %s: %s", fields["url"], err)
-                return _error(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
+                return error_response(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
             self._sessions[identity.session_id] = session
         return web.json_response(
             {"id": identity.session_id, "playlist": stream_path(identity.token)},
@@ -225,7 +182,7 @@ class RendererService:
     async def _status(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session_id"]
         if (session := self._sessions.get(session_id)) is None:
-            return _error(HTTPStatus.NOT_FOUND, "no such session")
+            return error_response(HTTPStatus.NOT_FOUND, "no such session")
         stats, failure = session.stats, self._failures.get(session_id)
         playable = await session.is_playable()
         return web.json_response(
@@ -242,13 +199,13 @@ class RendererService:
 
     async def _reload(self, request: web.Request) -> web.Response:
         if (session := self._sessions.get(request.match_info["session_id"])) is None:
-            return _error(HTTPStatus.NOT_FOUND, "no such session")
+            return error_response(HTTPStatus.NOT_FOUND, "no such session")
         await session.reload()
         return web.Response(status=HTTPStatus.NO_CONTENT)
 
     async def _frame(self, request: web.Request) -> web.Response:
         if (session := self._sessions.get(request.match_info["session_id"])) is None:
-            return _error(HTTPStatus.NOT_FOUND, "no such session")
+            return error_response(HTTPStatus.NOT_FOUND, "no such session")
         if (frame := session.latest_frame) is None:
             return web.Response(status=HTTPStatus.NO_CONTENT)
         return web.Response(
@@ -257,7 +214,7 @@ class RendererService:
 
     async def _stop(self, request: web.Request) -> web.Response:
         if not await self._end(request.match_info["session_id"]):
-            return _error(HTTPStatus.NOT_FOUND, "no such session")
+            return error_response(HTTPStatus.NOT_FOUND, "no such session")
         return web.Response(status=HTTPStatus.NO_CONTENT)
 
     async def _end(self, session_id: str) -> bool:
@@ -290,24 +247,11 @@ class RendererService:
         await asyncio.to_thread(shutil.rmtree, self._work_dir, True)
 
 
-class _RequestError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 async def _session_fields(request: web.Request) -> dict[str, Any]:
     """The validated fields of a start request."""
+    body = await read_json_object(request, MAX_BODY_BYTES)
     try:
-        fields: dict[str, Any] = SESSION_SCHEMA(json.loads(await request.read()))
-    except web.HTTPRequestEntityTooLarge:
-        raise _RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large") from None
-    except ValueError, RecursionError:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object") from None
-    except vol.Invalid as err:
-        raise _RequestError(HTTPStatus.BAD_REQUEST, f"invalid field: {err}") from None
+        fields: dict[str, Any] = SESSION_SCHEMA(body)
+    except probatio.Invalid as err:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"invalid field: {err}") from None
     return fields
-
-
-def _error(status: HTTPStatus, message: str) -> web.Response:
-    return web.json_response({"status": "error", "message": message}, status=status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass, field
 import logging
@@ -26,7 +26,14 @@ from .encoder import (
     segment_duration,
 )
 from .hls import StreamRegistry
-from .options import MAX_BITRATE_KBPS, VIEWPORTS, Quality, Theme
+from .options import (
+    MAX_BITRATE_KBPS,
+    STREAM_OPTIONS,
+    VIEWPORTS,
+    Quality,
+    Theme,
+    stream_option_values,
+)
 from .page import PageSpec, async_open_page, is_url
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
@@ -59,6 +66,17 @@ class StreamOptions:
     reduce_motion: bool
     segment_seconds: float
     silent_audio: bool = False
+
+    @classmethod
+    def from_values(cls, dashboard: str, values: Mapping[str, Any]) -> StreamOptions:
+        """Options for dashboard from the stream options in values (validated; defaults filled)."""
+        return cls(dashboard=dashboard, **stream_option_values(values))
+
+    def values(self) -> dict[str, Any]:
+        """The stream options (without the dashboard), as JSON carries them."""
+        return stream_option_values(
+            {option.key: getattr(self, option.key) for option in STREAM_OPTIONS}, as_json=True
+        )
 
     @property
     def size(self) -> tuple[int, int]:
