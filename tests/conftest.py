@@ -6,6 +6,8 @@ from collections.abc import Generator
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.dashboard_cast.const import (
     CONF_CALLBACK_SECRET,
@@ -26,6 +28,12 @@ def auto_enable_custom_integrations(
 ) -> Generator[None]:
     """Load custom_components/ in every test."""
     return
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots as Home Assistant core takes them (ids and times left out)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 def register_cast_entity(hass: HomeAssistant, uuid: str, name: str) -> er.RegistryEntry:

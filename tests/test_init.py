@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.dashboard_cast.const import CONF_RENDERER_SECRET, CONF_RENDERER_URL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.setup import async_setup_component
 
 
@@ -33,6 +39,48 @@ async def test_target_follows_entity_rename(
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.runtime_data.target_entity_id == "media_player.big_screen"
+
+
+async def test_entry_follows_the_cast_entity_while_loaded(
+    hass: HomeAssistant, config_entry: MockConfigEntry, living_room_tv: er.RegistryEntry
+) -> None:
+    """Renamed: the entry reloads onto the new id. Moved to another device: ours move along."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    registry.async_update_entity(living_room_tv.entity_id, new_entity_id="media_player.big_screen")
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data.target_entity_id == "media_player.big_screen"
+
+    cast_entry = hass.config_entries.async_entries("cast")[0]
+    other = dr.async_get(hass).async_get_or_create(
+        config_entry_id=cast_entry.entry_id, identifiers={("cast", "another-device")}
+    )
+    registry.async_update_entity("media_player.big_screen", device_id=other.id)
+    await hass.async_block_till_done()
+    ours = er.async_entries_for_config_entry(registry, config_entry.entry_id)
+    assert ours
+    assert {entity.device_id for entity in ours} == {other.id}
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_silent_renderer_retries_setup(
+    hass: HomeAssistant, config_entry: MockConfigEntry, living_room_tv: er.RegistryEntry
+) -> None:
+    """An entry rendering on a renderer that does not answer retries, with the reason."""
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={
+            **config_entry.options,
+            CONF_RENDERER_URL: "http://127.0.0.1:9",
+            CONF_RENDERER_SECRET: "s" * 16,
+        },
+    )
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert config_entry.error_reason_translation_key == "renderer_not_ready"
+    assert "does not answer yet" in (config_entry.reason or "")
 
 
 async def test_missing_target_fails_setup(
@@ -125,8 +173,10 @@ async def test_downgrade_is_refused(hass: HomeAssistant, living_room_tv: er.Regi
     assert entry.data == {"target": living_room_tv.id, "future": 1}
 
 
-async def test_chromium_path_must_exist(hass: HomeAssistant) -> None:
-    """A chromium_path in YAML that is no file fails setup with a config error."""
-    assert not await async_setup_component(
-        hass, "dashboard_cast", {"dashboard_cast": {"chromium_path": "/nonexistent/chromium"}}
+async def test_yaml_is_not_taken(hass: HomeAssistant) -> None:
+    """Set up in the UI only: YAML (the old chromium_path) gets Home Assistant's notice."""
+    assert await async_setup_component(
+        hass, "dashboard_cast", {"dashboard_cast": {"chromium_path": "/usr/bin/chromium"}}
     )
+    issue = ir.async_get(hass).async_get_issue("homeassistant", "config_entry_only_dashboard_cast")
+    assert issue is not None

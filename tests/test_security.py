@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import hashlib
 import hmac
 import json
@@ -11,11 +12,11 @@ from unittest.mock import patch
 
 from aiohttp import web
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.dashboard_cast.const import CONF_BASE_URL, CONF_WEBHOOK_REMOTE, DOMAIN
-from custom_components.dashboard_cast.controller import without_stream_urls
+from custom_components.dashboard_cast.dashboard_cast_pipeline.redact import text_for_logs
 from custom_components.dashboard_cast.status_callback import SIGNATURE_HEADER, StatusCallbacks
 from custom_components.dashboard_cast.webhooks import MAX_BODY_BYTES
 from homeassistant.config_entries import ConfigEntryState
@@ -23,6 +24,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 
 from .conftest import CALLBACK_SECRET
 
@@ -176,13 +178,21 @@ async def test_status_callback_is_signed_and_retried(
 async def test_status_callback_gives_up_after_three_retries(
     hass: HomeAssistant, config_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Four failed attempts are counted once; the log names the URL without credentials."""
+    """Four failed attempts are counted once; the log names the URL without credentials.
+
+    The retries wait 2, 4 and 8 s on Home Assistant's clock: the test skips them.
+    """
     url, received, runner = await callback_server([500] * 10)
     callbacks = StatusCallbacks(hass, config_entry)
     secret_url = url.replace("http://", "http://user:hunter2@") + "?key=abc"
     try:
-        with patch("custom_components.dashboard_cast.status_callback.RETRY_DELAYS", FAST_RETRIES):
-            await callbacks.async_send(secret_url, {"event": "ended"})
+        task = callbacks.async_send(secret_url, {"event": "ended"})
+        # Skip a little more than the longest wait each time; the guard is shorter
+        # than the 14 s the retries wait in all (a skip must not reach it).
+        async with asyncio.timeout(13):
+            while not task.done():
+                async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=8.5))
+                await asyncio.sleep(0.01)
     finally:
         await runner.cleanup()
     assert len(received) == 4
@@ -268,7 +278,7 @@ def test_errors_never_carry_a_stream_token() -> None:
         "Failed to execute quick play "
         f"http://127.0.0.1:8125/api/dashboard_cast/{token}/master.m3u8?authSig=eyJh.eyJp.22pB."
     )
-    scrubbed = without_stream_urls(error)
+    scrubbed = text_for_logs(error)
     assert token not in scrubbed
     assert "authSig" not in scrubbed
     assert scrubbed.startswith("Failed to execute quick play http://127.0.0.1:8125/api/")

@@ -4,31 +4,38 @@ from __future__ import annotations
 
 import secrets
 
-import probatio
-
 from homeassistant.components import webhook
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import CONF_WEBHOOK_ID, EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.helper_integration import async_handle_source_entity_changes
 from homeassistant.helpers.typing import ConfigType
 
 from .auth import async_remove_system_user
-from .const import CONF_CALLBACK_SECRET, CONF_RENDERER_URL, CONF_TARGET, DOMAIN, EndReason
+from .const import (
+    CONF_CALLBACK_SECRET,
+    CONF_RENDERER_SECRET,
+    CONF_RENDERER_URL,
+    CONF_TARGET,
+    DOMAIN,
+    EndReason,
+)
 from .controller import CastController
 from .dashboard_cast_pipeline.browser import (
     PLAYWRIGHT_REQUIREMENT,
     BrowserPool,
     playwright_importable,
 )
+from .dashboard_cast_pipeline.client import RendererClient, RendererError
 from .dashboard_cast_pipeline.hls import StreamRegistry
 from .data import DashboardCastConfigEntry, DashboardCastData
 from .http import StreamView
 from .issues import (
     async_check_ffmpeg,
     async_check_stream_address,
-    async_track_target_removal,
     check_renderer,
     delete_chromium_issue,
     delete_target_missing_issue,
@@ -41,20 +48,14 @@ from .streamer import DATA_DOMAIN, DomainData, TargetStreamer, stream_base_url
 from .webhooks import async_register_webhook
 
 PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
-CONF_CHROMIUM_PATH = "chromium_path"
-# Entries are set up in the UI; YAML only names the Chromium binary, for the
-# whole instance, like the ffmpeg integration's ffmpeg_bin.
-CONFIG_SCHEMA = probatio.Schema(
-    {DOMAIN: probatio.Schema({probatio.Optional(CONF_CHROMIUM_PATH): cv.isfile})},
-    extra=probatio.ALLOW_EXTRA,
-)
+# Set up in the UI only: Home Assistant tells a user who still has YAML for it.
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all entries share: the browser, the stream view."""
     registry = StreamRegistry()
     pool = BrowserPool(
-        executable_path=config.get(DOMAIN, {}).get(CONF_CHROMIUM_PATH),
         on_launch_error=lambda error: raise_chromium_issue(hass, error),
         on_launch=lambda: delete_chromium_issue(hass),
     )
@@ -84,6 +85,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
         raise_target_missing_issue(hass, entry)
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="target_missing")
     delete_target_missing_issue(hass, entry)
+    if renderer := entry.options.get(CONF_RENDERER_URL):
+        # The one connection of our own: the renderer must answer, with this secret.
+        client = RendererClient(
+            async_get_clientsession(hass), renderer, entry.options[CONF_RENDERER_SECRET]
+        )
+        try:
+            await client.health()
+        except RendererError as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="renderer_not_ready",
+                translation_placeholders={"error": str(err)},
+            ) from err
     streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN], target)
     callbacks = StatusCallbacks(hass, entry)
     controller = CastController(hass, entry, streamer, callbacks)
@@ -100,7 +114,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
     check_renderer(
         hass, hass.data[DATA_DOMAIN].can_render or not renders_here, PLAYWRIGHT_REQUIREMENT
     )
-    async_track_target_removal(hass, entry)
+    async_follow_target(hass, entry)
 
     async def stop_session(_: Event) -> None:
         await _async_end_sessions(entry)
@@ -110,6 +124,31 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     async_register_webhook(hass, entry)
     return True
+
+
+@callback
+def async_follow_target(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
+    """Follow the cast entity: reload when it is renamed, removed or moves to another device.
+
+    A reload after removal fails setup and raises the repair issue; after a
+    rename it follows the entity to its new id (the entry keeps its registry id).
+    """
+    registry_id: str = entry.data[CONF_TARGET]
+    source = er.async_get(hass).async_get(registry_id)
+
+    async def removed() -> None:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    entry.async_on_unload(
+        async_handle_source_entity_changes(
+            hass,
+            helper_config_entry_id=entry.entry_id,
+            set_source_entity_id_or_uuid=lambda _: None,  # a registry id survives renames
+            source_device_id=source.device_id if source is not None else None,
+            source_entity_id_or_uuid=registry_id,
+            source_entity_removed=removed,
+        )
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:

@@ -38,7 +38,7 @@ async def async_get_refresh_token(hass: HomeAssistant) -> str:
             SYSTEM_USER_NAME, group_ids=[GROUP_ID_READ_ONLY]
         )
         await store.async_save({"user_id": user.id})
-        _LOGGER.info("Created the read-only system user %s for rendering", SYSTEM_USER_NAME)
+        _LOGGER.debug("Created the read-only system user %s for rendering", SYSTEM_USER_NAME)
     if user.refresh_tokens:
         return next(iter(user.refresh_tokens.values())).token
     return (await hass.auth.async_create_refresh_token(user)).token
@@ -50,5 +50,5 @@ async def async_remove_system_user(hass: HomeAssistant) -> None:
     stored = await store.async_load() or {}
     if (user_id := stored.get("user_id")) and (user := await hass.auth.async_get_user(user_id)):
         await hass.auth.async_remove_user(user)
-        _LOGGER.info("Removed the system user %s", SYSTEM_USER_NAME)
+        _LOGGER.debug("Removed the system user %s", SYSTEM_USER_NAME)
     await store.async_remove()

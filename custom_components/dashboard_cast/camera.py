@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import override
+
 from homeassistant.components.camera import Camera
 from homeassistant.components.camera.const import CameraEntityFeature
 from homeassistant.core import HomeAssistant
@@ -35,10 +37,12 @@ class DashboardPreviewCamera(DashboardCastEntity, Camera):
         Camera.__init__(self)
 
     @property
+    @override
     def is_streaming(self) -> bool:
         """Tell whether a session runs."""
         return self._streamer.session is not None
 
+    @override
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
@@ -46,6 +50,7 @@ class DashboardPreviewCamera(DashboardCastEntity, Camera):
         session = self._streamer.session
         return await session.frame() if session is not None else None
 
+    @override
     async def stream_source(self) -> str | None:
         """Return the session's HLS URL while one runs."""
         session = self._streamer.session

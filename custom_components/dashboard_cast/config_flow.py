@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 import secrets
-from typing import Any
+from typing import Any, override
 
 import probatio
 from yarl import URL
@@ -162,10 +162,12 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
+    @override
     def async_get_options_flow(config_entry: ConfigEntry) -> DashboardCastOptionsFlow:
         """Return the options flow."""
         return DashboardCastOptionsFlow()
 
+    @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Let the user pick the cast target."""
         registry = er.async_get(self.hass)
@@ -208,6 +210,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    @override
     async def async_step_hassio(self, discovery_info: HassioServiceInfo) -> ConfigFlowResult:
         """The renderer add-on announced itself through the Supervisor.
 

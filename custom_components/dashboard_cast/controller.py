@@ -14,31 +14,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
-import re
 import time
 from typing import Any
 
-from homeassistant.components.media_player.const import (
-    ATTR_APP_ID,
-    ATTR_MEDIA_CONTENT_ID,
-    ATTR_MEDIA_CONTENT_TYPE,
-    ATTR_MEDIA_EXTRA,
-    DOMAIN as MEDIA_PLAYER_DOMAIN,
-    SERVICE_PLAY_MEDIA,
-    MediaPlayerState,
-)
-from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, STATE_UNAVAILABLE
-from homeassistant.core import (
-    CALLBACK_TYPE,
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    State,
-    callback,
-)
+from homeassistant.components.media_player.const import MediaPlayerState
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_track_state_change_event
 
+from .cast import (
+    CastTarget,
+    interruption,
+    is_available,
+    is_free,
+    shows_ours,
+    shows_token,
+)
+from .clock import async_wait
 from .const import (
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
@@ -51,13 +42,8 @@ from .const import (
 )
 from .dashboard import dashboard_title
 from .dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
-from .dashboard_cast_pipeline.hls import (
-    HLS_CONTENT_TYPE,
-    THUMBNAIL,
-    URL_PREFIX,
-    segment_formats,
-    stream_path,
-)
+from .dashboard_cast_pipeline.hls import segment_formats, stream_path
+from .dashboard_cast_pipeline.redact import text_for_logs
 from .dashboard_cast_pipeline.session import SessionIdentity, SessionLogger, session_logger
 from .data import DashboardCastConfigEntry
 from .status_callback import StatusCallbacks
@@ -65,25 +51,14 @@ from .streamer import TargetStreamer, stream_base_url
 
 _LOGGER = logging.getLogger(__name__)
 
-# Cast app ids of a device showing nothing of its own: no app, the backdrop, or
-# the Default Media Receiver with nothing loaded.
-NO_APP_IDS = {None, "E8C28D3C", "CC1AD845"}
-SHOWING_STATES = {MediaPlayerState.PLAYING, MediaPlayerState.BUFFERING, MediaPlayerState.PAUSED}
 PLAYABLE_TIMEOUT = 30.0  # from start to two segments
 PLAY_TIMEOUT = 20.0  # from play_media to the device reporting our stream
-QUIT_TIMEOUT = 15.0  # room for one retry after a cast connection reset
-# pychromecast resets its connection on any socket error (two threads writing
-# at once is enough: home-assistant/core#141619) and an action caught in that
-# moment fails, although the device answers again a second later.
-CAST_RETRY_DELAY = 1.0
-CAST_RECONNECT_TIMEOUT = 10.0
 # keep_casting: wait this long before re-casting, doubling up to the maximum;
 # a cast that played this long resets the delay.
 RECAST_DELAY = 2.0
 MAX_RECAST_DELAY = 300.0
 STABLE_PLAY_SECONDS = 60.0
 SETTLE_SECONDS = 1.0
-_STREAM_URL = re.compile(re.escape(URL_PREFIX) + r"/[0-9a-f]{32}\S*")
 CALLBACK_EVENTS = {
     EVENT_SESSION_STARTED: "started",
     EVENT_SESSION_ENDED: "ended",
@@ -120,6 +95,7 @@ class CastController:
         self._streamer = streamer
         self._callbacks = callbacks
         self.target = streamer.target
+        self._cast = CastTarget(hass, streamer.target)
         self.state = MediaPlayerState.OFF
         self.current: StartRequest | None = None
         self.end_reason: EndReason | None = None
@@ -162,8 +138,7 @@ class CastController:
             )
         if stream_base_url(self._hass, self._entry) is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
-        target_state = self._hass.states.get(self.target)
-        if target_state is None or target_state.state == STATE_UNAVAILABLE:
+        if not is_available(self._cast.state):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="target_unavailable",
@@ -221,7 +196,7 @@ class CastController:
         try:
             if previous is not None:
                 await asyncio.wait([previous])  # its pipeline is gone before ours starts
-            log.info("Starting")
+            log.debug("Starting")
             session = await self._streamer.async_start(
                 request.identity, dashboard=request.dashboard, **request.overrides
             )
@@ -237,7 +212,7 @@ class CastController:
         except Exception as err:  # noqa: BLE001
             reason = EndReason.FAILED
             # The cast integration's errors quote the stream URL: never pass its token on.
-            error = without_stream_urls(str(err) or type(err).__name__)
+            error = text_for_logs(str(err) or type(err).__name__)
             log.warning("Failed: %s", error)
         finally:
             await self._end(request, reason, error, log)
@@ -270,30 +245,31 @@ class CastController:
         )
         delay = RECAST_DELAY
         announced = False
+        token = request.identity.token
         while True:
             self._set_state(MediaPlayerState.BUFFERING)
-            await self._hand_off(request)
-            shown = await self._wait_for_target(
-                lambda state: self._shows(state, request), deadline, PLAY_TIMEOUT
+            await self._hand_off(request, log)
+            shown = await self._cast.async_wait_for(
+                lambda state: shows_token(state, token), deadline, PLAY_TIMEOUT
             )
             if shown is None:
                 return EndReason.DURATION
             self._set_state(MediaPlayerState.PLAYING)
             if not announced:
                 announced = True
-                log.info("Playing on %s", self.target)
+                log.debug("Playing on %s", self.target)
                 self._fire(EVENT_SESSION_STARTED, request)
             played_at = loop.time()
-            gone = await self._wait_for_target(
-                lambda state: not self._shows(state, request), deadline
+            gone = await self._cast.async_wait_for(
+                lambda state: not shows_token(state, token), deadline
             )
             if gone is None:
                 return EndReason.DURATION
             # A takeover arrives as several messages (our transport closes, the
             # new app appears): judge the state once it has settled.
-            await asyncio.sleep(SETTLE_SECONDS)
-            reason = _interruption(self._hass.states.get(self.target))
-            log.info("The device stopped showing the dashboard: %s", reason)
+            await async_wait(self._hass, SETTLE_SECONDS)
+            reason = interruption(self._cast.state)
+            log.debug("The device stopped showing the dashboard: %s", reason)
             if not request.keep_casting:
                 return reason
             self.end_reason = reason
@@ -303,115 +279,37 @@ class CastController:
             # Never over other content: wait until the device is free, then a
             # little longer, and look again.
             while True:
-                if await self._wait_for_target(_is_free, deadline) is None:
+                if await self._cast.async_wait_for(is_free, deadline) is None:
                     return EndReason.DURATION
                 if deadline is not None and loop.time() + delay >= deadline:
                     return EndReason.DURATION
-                await asyncio.sleep(delay)
+                await async_wait(self._hass, delay)
                 delay = min(delay * 2, MAX_RECAST_DELAY)
-                if _is_free(self._hass.states.get(self.target)):
+                if is_free(self._cast.state):
                     break
-            log.info("Casting again")
+            log.debug("Casting again")
 
-    async def _hand_off(self, request: StartRequest) -> None:
+    async def _hand_off(self, request: StartRequest, log: SessionLogger) -> None:
         """Ask the cast entity to play our stream: Home Assistant's own play_media."""
         url = self.stream_url
         if url is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_stream_url")
-        thumbnail = url.rsplit("/", 1)[0] + "/" + THUMBNAIL
         session = self._streamer.session
         silent_audio = session is not None and session.options.silent_audio
-        await self._call_cast(
-            SERVICE_PLAY_MEDIA,
-            {
-                ATTR_MEDIA_CONTENT_ID: url,
-                ATTR_MEDIA_CONTENT_TYPE: HLS_CONTENT_TYPE,
-                ATTR_MEDIA_EXTRA: {
-                    "stream_type": "LIVE",
-                    "title": dashboard_title(self._hass, request.dashboard),
-                    "thumb": thumbnail,
-                    "media_info": segment_formats(silent_audio=silent_audio),
-                },
-            },
+        await self._cast.async_play(
+            url,
+            dashboard_title(self._hass, request.dashboard),
+            segment_formats(silent_audio=silent_audio),
+            log,
         )
-
-    async def _call_cast(
-        self,
-        service: str,
-        data: dict[str, Any],
-        still_needed: Callable[[State | None], bool] = lambda _: True,
-    ) -> None:
-        """Call a media_player action on the target; once more if the cast connection reset."""
-        call = {ATTR_ENTITY_ID: self.target, **data}
-        try:
-            await self._hass.services.async_call(MEDIA_PLAYER_DOMAIN, service, call, blocking=True)
-        except HomeAssistantError as err:
-            _LOGGER.debug(
-                "%s on %s failed, retrying once: %s",
-                service,
-                self.target,
-                without_stream_urls(str(err)),
-            )
-            await asyncio.sleep(CAST_RETRY_DELAY)
-            try:
-                state = await self._wait_for_target(_is_available, None, CAST_RECONNECT_TIMEOUT)
-            except HomeAssistantError:
-                raise err from None
-            if still_needed(state):
-                await self._hass.services.async_call(
-                    MEDIA_PLAYER_DOMAIN, service, call, blocking=True
-                )
-
-    async def _wait_for_target(
-        self,
-        predicate: Callable[[State | None], bool],
-        deadline: float | None,
-        give_up_after: float | None = None,
-    ) -> State | None:
-        """Wait until the target's state satisfies predicate; None once deadline passes.
-
-        Past give_up_after seconds (when given), raise: the device did not do what we asked.
-        """
-        loop = asyncio.get_running_loop()
-        found: asyncio.Future[State | None] = loop.create_future()
-
-        @callback
-        def check(state: State | None) -> None:
-            if not found.done() and predicate(state):
-                found.set_result(state)
-
-        @callback
-        def changed(event: Event[EventStateChangedData]) -> None:
-            check(event.data["new_state"])
-
-        unsub = async_track_state_change_event(self._hass, [self.target], changed)
-        try:
-            check(self._hass.states.get(self.target))
-            limits = [give_up_after] if give_up_after is not None else []
-            if deadline is not None:
-                limits.append(max(0.0, deadline - loop.time()))
-            async with asyncio.timeout(min(limits) if limits else None):
-                return await found
-        except TimeoutError:
-            if deadline is not None and loop.time() >= deadline - 0.01:
-                return None
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="device_did_not_play",
-                translation_placeholders={"target": self.target},
-            ) from None
-        finally:
-            unsub()
 
     async def _end(
         self, request: StartRequest, reason: EndReason, error: str | None, log: SessionLogger
     ) -> None:
         """Stop the pipeline; quit the app if we asked to stop and it shows a stream of ours."""
         await self._streamer.async_stop()
-        if reason in (EndReason.STOPPED, EndReason.DURATION) and self._shows_ours(
-            self._hass.states.get(self.target)
-        ):
-            await self._quit_app(log)
+        if reason in (EndReason.STOPPED, EndReason.DURATION) and shows_ours(self._cast.state):
+            await self._cast.async_quit(log)
         if self.current is request:  # not replaced by a newer request
             self.current = None
             self._task = None
@@ -424,32 +322,9 @@ class CastController:
             self._fire(EVENT_SESSION_FAILED, request, reason, error)
         else:
             self._fire(EVENT_SESSION_ENDED, request, reason)
-        log.info("Ended: %s", reason)
-
-    async def _quit_app(self, log: SessionLogger) -> None:
-        try:
-            async with asyncio.timeout(QUIT_TIMEOUT):
-                await self._call_cast(SERVICE_TURN_OFF, {}, still_needed=self._shows_ours)
-        except (HomeAssistantError, TimeoutError) as err:
-            log.warning("Could not stop the cast app on %s: %s", self.target, err)
+        log.debug("Ended: %s", reason)
 
     # -- helpers -------------------------------------------------------------
-
-    @staticmethod
-    def _shows(state: State | None, request: StartRequest) -> bool:
-        """Tell whether the target plays this request's stream."""
-        if state is None or state.state not in SHOWING_STATES:
-            return False
-        content = state.attributes.get(ATTR_MEDIA_CONTENT_ID)
-        return isinstance(content, str) and request.identity.token in content
-
-    @staticmethod
-    def _shows_ours(state: State | None) -> bool:
-        """Tell whether the target plays a stream of ours (this or an earlier session)."""
-        if state is None or state.state not in SHOWING_STATES:
-            return False
-        content = state.attributes.get(ATTR_MEDIA_CONTENT_ID)
-        return isinstance(content, str) and URL_PREFIX + "/" in content
 
     def _set_state(self, state: MediaPlayerState) -> None:
         self.state = state
@@ -480,31 +355,3 @@ class CastController:
         if request.callback_url is not None:
             status = {"event": CALLBACK_EVENTS[event_type], "timestamp": time.time(), **data}
             self._callbacks.async_send(request.callback_url, status)
-
-
-def without_stream_urls(text: str) -> str:
-    """Text with the token (and anything after it) of every stream URL of ours removed."""
-    return _STREAM_URL.sub(URL_PREFIX + "/**REDACTED**", text)
-
-
-def _interruption(state: State | None) -> EndReason:
-    """Classify how the device stopped showing our stream."""
-    if state is None or state.state == STATE_UNAVAILABLE:
-        return EndReason.UNAVAILABLE
-    if state.state in SHOWING_STATES or state.attributes.get(ATTR_APP_ID) not in NO_APP_IDS:
-        return EndReason.TAKEN_OVER
-    return EndReason.STOPPED_ON_DEVICE
-
-
-def _is_available(state: State | None) -> bool:
-    """Tell whether the cast entity is connected to its device."""
-    return state is not None and state.state != STATE_UNAVAILABLE
-
-
-def _is_free(state: State | None) -> bool:
-    """Tell whether the device shows nothing of its own (idle or off)."""
-    if state is None:
-        return False
-    if state.state == MediaPlayerState.OFF:
-        return True
-    return state.state == MediaPlayerState.IDLE and state.attributes.get(ATTR_APP_ID) in NO_APP_IDS

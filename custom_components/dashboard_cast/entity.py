@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import override
+
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device import async_entity_id_to_device
 from homeassistant.helpers.entity import Entity
@@ -26,6 +28,7 @@ class DashboardCastEntity(Entity):
         self._attr_unique_id = f"{entry.unique_id}-{key}"
         self.device_entry = async_entity_id_to_device(hass, entry.runtime_data.target_entity_id)
 
+    @override
     async def async_added_to_hass(self) -> None:
         """Follow the session and its pipeline."""
         await super().async_added_to_hass()
@@ -33,7 +36,9 @@ class DashboardCastEntity(Entity):
 
     # Not @override: Home Assistant 2026.10 has no such method and never calls it.
     @callback
-    def async_entity_id_changed(self, old_entity_id: str) -> None:
+    def async_entity_id_changed(  # type: ignore[explicit-override, unused-ignore]
+        self, old_entity_id: str
+    ) -> None:
         """Take a new entity_id in place (Home Assistant 2026.11 and newer).
 
         Nothing here is keyed on the entity_id: the session's updates keep coming.

@@ -8,11 +8,10 @@ from yarl import URL
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
-from .data import DashboardCastConfigEntry
 
 ISSUE_CHROMIUM = "chromium_missing"
 ISSUE_FFMPEG = "ffmpeg_missing"
@@ -96,26 +95,6 @@ def raise_target_missing_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
 def delete_target_missing_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """The entry's cast entity exists."""
     ir.async_delete_issue(hass, DOMAIN, _entry_issue("target_missing", entry))
-
-
-@callback
-def async_track_target_removal(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> None:
-    """Reload the entry when its cast entity is removed or renamed.
-
-    A reload after removal fails setup and raises the repair issue; after a
-    rename it follows the entity to its new id.
-    """
-
-    @callback
-    def changed(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
-        data = event.data
-        ours = entry.runtime_data.target_entity_id
-        removed = data["action"] == "remove" and data["entity_id"] == ours
-        renamed = data["action"] == "update" and data.get("old_entity_id") == ours
-        if removed or renamed:
-            hass.config_entries.async_schedule_reload(entry.entry_id)
-
-    entry.async_on_unload(hass.bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, changed))
 
 
 @callback

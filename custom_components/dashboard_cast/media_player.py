@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, override
 
 from homeassistant.components.media_player import MediaPlayerEntity
 from homeassistant.components.media_player.browse_media import BrowseMedia
@@ -55,28 +55,33 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         super().__init__(hass, entry, "player")
 
     @property
+    @override
     def state(self) -> MediaPlayerState:
         """Off, buffering, playing on the TV, or idle (stopped by the device)."""
         return self._controller.state
 
     @property
+    @override
     def media_content_id(self) -> str | None:
         """The dashboard shown (never the stream URL)."""
         current = self._controller.current
         return current.dashboard if current is not None else None
 
     @property
+    @override
     def media_title(self) -> str | None:
         """The dashboard's title."""
         current = self._controller.current
         return dashboard_title(self.hass, current.dashboard) if current is not None else None
 
     @property
+    @override
     def source_list(self) -> list[str]:
         """The dashboards of this instance, by title."""
         return [info.title for info in list_dashboards(self.hass)]
 
     @property
+    @override
     def source(self) -> str | None:
         """The dashboard shown, by title, if it is one of ours."""
         current = self._controller.current
@@ -85,6 +90,7 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         return dashboard_title(self.hass, current.dashboard)
 
     @property
+    @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """The session id and why the last session ended (the stream URL stays secret)."""
         current = self._controller.current
@@ -95,6 +101,7 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         }
 
     @property
+    @override
     def media_image_hash(self) -> str | None:
         """Changes with every new rendered frame."""
         session = self._streamer.session
@@ -102,28 +109,34 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
             return None
         return f"{session.session_id}-{session.stats.frames_in}"
 
+    @override
     async def async_get_media_image(self) -> tuple[bytes | None, str | None]:
         """The latest rendered frame."""
         session = self._streamer.session
         frame = await session.frame() if session is not None else None
         return (frame, "image/jpeg") if frame is not None else (None, None)
 
+    @override
     async def async_turn_on(self) -> None:
         """Show the default dashboard."""
         self._controller.async_request_start()
 
+    @override
     async def async_turn_off(self) -> None:
         """End the session and quit the cast app."""
         await self._controller.async_request_stop()
 
+    @override
     async def async_media_stop(self) -> None:
         """End the session and quit the cast app."""
         await self._controller.async_request_stop()
 
+    @override
     async def async_play_media(self, media_type: str, media_id: str, **kwargs: Any) -> None:
         """Show a dashboard path or an http(s) URL."""
         self._controller.async_request_start(validated_dashboard(media_id))
 
+    @override
     async def async_select_source(self, source: str) -> None:
         """Show the dashboard with this title."""
         for info in list_dashboards(self.hass):
@@ -136,6 +149,7 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
             translation_placeholders={"source": source},
         )
 
+    @override
     async def async_browse_media(
         self, media_content_type: str | None = None, media_content_id: str | None = None
     ) -> BrowseMedia:

@@ -26,6 +26,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
+from .clock import async_wait
 from .const import CONF_CALLBACK_SECRET, DOMAIN
 from .dashboard_cast_pipeline.redact import url_for_logs
 
@@ -66,7 +67,7 @@ class StatusCallbacks:
         http = async_get_clientsession(self._hass)
         error = ""
         for delay in (0.0, *RETRY_DELAYS):
-            await asyncio.sleep(delay)
+            await async_wait(self._hass, delay)
             timestamp = int(time.time())
             headers = {
                 "Content-Type": "application/json",

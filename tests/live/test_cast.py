@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 import socket
 import tempfile
@@ -18,7 +19,7 @@ from custom_components.dashboard_cast.const import (
     EVENT_SESSION_FAILED,
     EVENT_SESSION_STARTED,
 )
-from custom_components.dashboard_cast.controller import HLS_CONTENT_TYPE
+from custom_components.dashboard_cast.dashboard_cast_pipeline.hls import HLS_CONTENT_TYPE
 from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.exceptions import ServiceValidationError
@@ -71,6 +72,7 @@ async def test_start_action_casts_dashboard_and_stop_quits(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """dashboard_cast.start: the TV plays our HLS stream and shows the page; stop quits."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.dashboard_cast")  # routine lines
     tv = cast_devices[TV]
     _, player = await add_player(hass, tv, colour_page.url)
     assert state_of(hass, player) == "off"

@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.dashboard_cast.auth import STORAGE_KEY
 from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, DOMAIN
+from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
 from custom_components.dashboard_cast.dashboard_cast_pipeline.hls import stream_path
 from custom_components.dashboard_cast.dashboard_cast_pipeline.options import H264_CODECS
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer
@@ -270,16 +271,19 @@ async def test_segment_length_follows_option(streamer: TargetStreamer, base_url:
     assert all(abs(duration - 2.0) < 0.01 for duration in durations)
 
 
-async def test_chromium_path_from_yaml(
-    hass: HomeAssistant, base_url: str, config_entry: MockConfigEntry, colour_page: ColourPage
+async def test_chromium_that_does_not_start_fails_cleanly(
+    hass: HomeAssistant,
+    base_url: str,
+    config_entry: MockConfigEntry,
+    colour_page: ColourPage,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """chromium_path picks the browser; one that is not a browser fails cleanly, with a repair."""
+    """A "chromium" on the PATH that is no browser: the start fails, with a repair, nothing left."""
+    monkeypatch.setattr(browser, "find_chromium", lambda: "/bin/true")
     hass.config_entries.async_update_entry(
         config_entry, options={**config_entry.options, CONF_DASHBOARD: colour_page.url}
     )
-    assert await async_setup_component(
-        hass, "dashboard_cast", {"dashboard_cast": {"chromium_path": "/bin/true"}}
-    )
+    assert await async_setup_component(hass, "dashboard_cast", {})
     await hass.async_block_till_done()
     with pytest.raises(Exception, match="/bin/true"):
         await config_entry.runtime_data.streamer.async_start()

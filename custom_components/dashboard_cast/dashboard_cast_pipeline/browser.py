@@ -46,6 +46,7 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "googl
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
+DRIVER_NAME = "node"
 CLOSE_TIMEOUT = 5.0
 # A browser no stream has used for this long is closed.
 BROWSER_IDLE_SECONDS = 60.0
@@ -57,13 +58,27 @@ PLAYWRIGHT_REQUIREMENT = "playwright==1.65.2"
 ANSWER_TIMEOUT = 1.0
 
 
-def chromium_processes() -> list[int]:
-    """The Chromium processes this Home Assistant started."""
+def chromium_processes(root: int | None = None) -> list[int]:
+    """The Chromium processes below root (default: this process)."""
     return [
         pid
-        for pid, name in descendants(os.getpid()).items()
+        for pid, name in descendants(os.getpid() if root is None else root).items()
         if name.startswith(CHROMIUM_PROCESS_NAMES)
     ]
+
+
+def _new_driver(before: set[int]) -> int | None:
+    """The Playwright driver (node) that appeared among this process's children since before."""
+    for pid, name in descendants(os.getpid()).items():
+        if pid not in before and name == DRIVER_NAME:
+            return pid
+    return None
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):  # already gone
+            os.kill(pid, signal.SIGKILL)
 
 
 def playwright_importable() -> bool:
@@ -115,6 +130,8 @@ class BrowserPool:
         self._users = 0
         self._idle_handle: asyncio.TimerHandle | None = None
         self._browser_cdp: CDPSession | None = None  # of the running browser
+        # Playwright's driver: our Chromium runs below it, and nothing else does.
+        self._driver_pid: int | None = None
         self.version: str | None = None  # of the browser last launched
         self.launches = 0
 
@@ -165,7 +182,7 @@ class BrowserPool:
                 return  # another session already replaced it
             _LOGGER.warning("Chromium stopped answering or crashed: restarting it")
             # A hung browser never answers a polite close: kill it first.
-            await asyncio.to_thread(_kill_chromium)
+            await asyncio.to_thread(_kill, self.processes())
             await self._close_locked()
 
     async def async_answers(self, browser: Browser) -> bool:
@@ -194,9 +211,13 @@ class BrowserPool:
             async with aiohttp.ClientSession() as http:
                 await cdp.browser_version(http, self._cdp_url)
 
+    def processes(self) -> list[int]:
+        """The processes of the Chromium this pool launched (none for a browser elsewhere)."""
+        return [] if self._driver_pid is None else chromium_processes(self._driver_pid)
+
     def cpu_seconds(self) -> float:
         """CPU time the running Chromium processes have used so far."""
-        return sum(cpu_seconds(pid) or 0.0 for pid in chromium_processes())
+        return sum(cpu_seconds(pid) or 0.0 for pid in self.processes())
 
     async def _close_if_idle(self) -> None:
         async with self._lock:
@@ -226,7 +247,9 @@ class BrowserPool:
         from playwright.async_api import async_playwright  # noqa: PLC0415
 
         executable = self._executable_path or find_chromium()
+        before = set(await asyncio.to_thread(descendants, os.getpid()))
         playwright = await async_playwright().start()
+        self._driver_pid = await asyncio.to_thread(_new_driver, before)
         try:
             if self._cdp_url is not None:
                 async with aiohttp.ClientSession() as http:
@@ -238,6 +261,7 @@ class BrowserPool:
                 )
         except Exception as err:
             await playwright.stop()
+            self._driver_pid = None
             reason = str(err).splitlines()[0] if str(err) else repr(err)
             reason = text_for_logs(reason, url_secrets(self._cdp_url or ""))
             self._on_launch_error(reason)
@@ -246,13 +270,14 @@ class BrowserPool:
             raise
         except BaseException:
             await playwright.stop()
+            self._driver_pid = None
             raise
         self._on_launch()
         self._playwright = playwright
         self.version = self._browser.version
         self.launches += 1
         await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
-        _LOGGER.info(
+        _LOGGER.debug(
             "Started Chromium %s (%s)",
             self._browser.version,
             url_for_logs(self._cdp_url) if self._cdp_url else executable or "Playwright's",
@@ -268,12 +293,7 @@ class BrowserPool:
                     await browser.close()
             except Exception:
                 _LOGGER.debug("Chromium was already gone", exc_info=True)
-                await asyncio.to_thread(_kill_chromium)
+                await asyncio.to_thread(_kill, self.processes())
         if playwright is not None:
             await playwright.stop()
-
-
-def _kill_chromium() -> None:
-    for pid in chromium_processes():
-        with contextlib.suppress(OSError):  # already gone
-            os.kill(pid, signal.SIGKILL)
+        self._driver_pid = None

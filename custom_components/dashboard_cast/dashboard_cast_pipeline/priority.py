@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+
+import psutil
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -26,27 +27,17 @@ def lower_priority(pid: int) -> None:
 
 def descendants(pid: int) -> dict[int, str]:
     """Every living descendant process of pid, with its command name."""
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        names[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:  # pid is gone
+        return {}
     found: dict[int, str] = {}
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found[child] = names[child]
-            stack.append(child)
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found[child.pid] = child.name()
+        except psutil.Error:  # gone meanwhile
+            continue
     return found
 
 

@@ -13,6 +13,8 @@ from yarl import URL
 HIDDEN = "***"
 # user:password@ in any URL inside free text.
 _CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
+# The query of any URL inside free text (a signed URL's signature, a token).
+_URL_QUERY = re.compile(r"(\w+://[^\s?#]*)\?\S*")
 # A stream token (128 bits as hex), wherever it appears.
 _STREAM_TOKEN = re.compile(r"\b[0-9a-f]{32}\b")
 
@@ -40,7 +42,8 @@ def url_secrets(url: str) -> list[str]:
 
 
 def text_for_logs(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Free text (an error message) without credentials in URLs, stream tokens or secrets."""
+    """Free text (an error message) without secrets: of URLs, stream tokens, those given."""
     for secret in secrets:
         text = text.replace(secret, HIDDEN)
-    return _STREAM_TOKEN.sub(HIDDEN, _CREDENTIALS.sub(HIDDEN + "@", text))
+    text = _URL_QUERY.sub(rf"\1?{HIDDEN}", _CREDENTIALS.sub(HIDDEN + "@", text))
+    return _STREAM_TOKEN.sub(HIDDEN, text)

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, override
 
 from yarl import URL
 
@@ -107,6 +107,7 @@ class SessionIdentity:
 class SessionLogger(logging.LoggerAdapter[logging.Logger]):
     """Prefix every line with the session id, target and dashboard; never the token."""
 
+    @override
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         """Add the prefix."""
         assert self.extra is not None

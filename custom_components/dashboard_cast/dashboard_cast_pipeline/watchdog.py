@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-import os
 import time
+
+import psutil
 
 # A part may restart this often within the window; one more failure ends the session.
 MAX_RESTARTS = 3
@@ -13,8 +14,6 @@ RESTART_WINDOW_SECONDS = 120.0
 # The first restart is immediate (the stream must recover within seconds); later
 # ones in the window wait longer, so a part that keeps failing does not spin.
 RESTART_DELAYS = (0.0, 1.0, 2.0)
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class RestartsExhaustedError(Exception):
@@ -76,10 +75,7 @@ class PipelineStats:
 def cpu_seconds(pid: int) -> float | None:
     """User and system CPU time of a process so far; None once it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            text = stat.read()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
-    # After "pid (comm) ": state is field 3, utime 14 and stime 15.
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return float(times.user + times.system)
