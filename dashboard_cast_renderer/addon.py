@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from dashboard_cast_pipeline.browser import BrowserPool
+from dashboard_cast_pipeline.client import ApiError, BearerClient
 from dashboard_cast_pipeline.protocol import DISCOVERY_SERVICE
 from dashboard_cast_pipeline.server import DEFAULT_WORK_DIR, RendererService
 
@@ -61,18 +62,10 @@ class Supervisor:
 
     def __init__(self, http: aiohttp.ClientSession, token: str) -> None:
         """Call the Supervisor with the add-on's token."""
-        self._http = http
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._api = BearerClient(http, SUPERVISOR_API, token, timeout=10)
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        async with (
-            asyncio.timeout(10),
-            self._http.request(
-                method, SUPERVISOR_API + path, json=body, headers=self._headers
-            ) as response,
-        ):
-            response.raise_for_status()
-            return (await response.json()).get("data")
+        return (await self._api.call(method, path, body) or {}).get("data") or {}
 
     async def host_address(self) -> str | None:
         """The host's address on its primary network interface, as the cast devices see it."""
@@ -132,12 +125,12 @@ async def run(data_dir: Path) -> None:
             host = await supervisor.host_address() or source_address()
             uuid = await supervisor.announce({"host": host, "port": port, "secret": secret})
             _LOGGER.info("Announced to Home Assistant at %s:%s", host, port)
-        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError) as err:
+        except (ApiError, OSError, KeyError, ValueError) as err:
             # Setting the renderer up by hand still works (address, and the secret option).
             _LOGGER.warning("Could not announce the renderer to Home Assistant: %s", err)
         await stopping.wait()
         if uuid is not None:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            with contextlib.suppress(ApiError):
                 await supervisor.withdraw(uuid)
     await runner.cleanup()
 

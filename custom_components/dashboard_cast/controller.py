@@ -42,12 +42,12 @@ from .const import (
 )
 from .dashboard import dashboard_title
 from .dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
-from .dashboard_cast_pipeline.hls import segment_formats, stream_path
+from .dashboard_cast_pipeline.hls import segment_formats
 from .dashboard_cast_pipeline.redact import text_for_logs
 from .dashboard_cast_pipeline.session import SessionIdentity, SessionLogger, session_logger
 from .data import DashboardCastConfigEntry
 from .status_callback import StatusCallbacks
-from .streamer import TargetStreamer, stream_base_url
+from .streamer import TargetStreamer, stream_base_url, stream_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -183,9 +183,9 @@ class CastController:
     @property
     def stream_url(self) -> str | None:
         """The running session's master playlist URL; never put it in a state attribute."""
-        if self.current is None or (base := stream_base_url(self._hass, self._entry)) is None:
+        if self.current is None:
             return None
-        return base + stream_path(self.current.identity.token)
+        return stream_url(self._hass, self._entry, self.current.identity.token)
 
     # -- the session task ----------------------------------------------------
 

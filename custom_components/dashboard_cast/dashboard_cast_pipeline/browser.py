@@ -70,7 +70,7 @@ def chromium_processes(root: int | None = None) -> list[int]:
 def _new_driver(before: set[int]) -> int | None:
     """The Playwright driver (node) that appeared among this process's children since before."""
     for pid, name in descendants(os.getpid()).items():
-        if pid not in before and name == DRIVER_NAME:
+        if pid not in before and name.startswith(DRIVER_NAME):  # node names itself node-MainThread
             return pid
     return None
 

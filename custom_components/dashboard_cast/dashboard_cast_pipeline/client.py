@@ -30,8 +30,8 @@ STATUS_INTERVAL = 2.0
 MISSED_POLLS = 3
 
 
-class RendererError(Exception):
-    """The renderer refused a request (status: its HTTP status) or could not be reached."""
+class ApiError(Exception):
+    """An HTTP API refused a request (status: its HTTP status) or could not be reached."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         """Say why; status is None when no answer came."""
@@ -39,45 +39,65 @@ class RendererError(Exception):
         self.status = status
 
 
-class RendererClient:
-    """The renderer service's API, with its secret."""
+class BearerClient:
+    """A JSON API that takes a bearer token: the renderer's, or Supervisor's for the add-on."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, secret: str) -> None:
-        """Call the renderer at url (its base, like http://host:8099)."""
+    error: type[ApiError] = ApiError  # what its failures raise
+
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, token: str, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
+        """Call the API under url (its base, like http://host:8099/api/renderer)."""
         self.url = url.rstrip("/")
         self._http = http
-        self._headers = {"Authorization": f"Bearer {secret}"}
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the API; return its JSON answer, raise RendererError with its message."""
-        answer, _ = await self._request(method, path, body)
+        """Call the API; return its JSON answer (None when empty), raise error with its message."""
+        answer, _ = await self.request(method, path, body)
         try:
             return json.loads(answer) if answer else None
         except ValueError as err:
-            raise RendererError("not a Dashboard Cast renderer: the answer is not JSON") from err
+            raise self.error("the answer is not JSON") from err
 
-    async def image(self, path: str) -> bytes | None:
-        """GET an image; None when the renderer has none (204)."""
-        answer, content_type = await self._request("GET", path)
-        return answer if answer and content_type.startswith("image/") else None
-
-    async def _request(self, method: str, path: str, body: Any = None) -> tuple[bytes, str]:
-        """The answer's body and content type; RendererError for an error or no answer."""
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[bytes, str]:
+        """The answer's body and content type; error for an error status or no answer."""
         try:
             async with (
-                asyncio.timeout(REQUEST_TIMEOUT),
+                asyncio.timeout(self._timeout),
                 self._http.request(
-                    method, self.url + API_PREFIX + path, json=body, headers=self._headers
+                    method, self.url + path, json=body, headers=self._headers
                 ) as response,
             ):
                 answer = await response.read()
                 if response.status >= HTTPStatus.BAD_REQUEST:
-                    raise RendererError(
+                    raise self.error(
                         f"{response.status} {_message(answer) or response.reason}", response.status
                     )
                 return answer, response.content_type
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise RendererError(f"not reachable: {err or type(err).__name__}") from err
+            raise self.error(f"not reachable: {err or type(err).__name__}") from err
+
+
+class RendererError(ApiError):
+    """The renderer refused a request or could not be reached."""
+
+
+class RendererClient(BearerClient):
+    """The renderer service's API, with its secret."""
+
+    error = RendererError
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, secret: str) -> None:
+        """Call the renderer at url (its base, like http://host:8099)."""
+        super().__init__(http, url.rstrip("/") + API_PREFIX, secret)
+        self.base = url.rstrip("/")
+
+    async def image(self, path: str) -> bytes | None:
+        """GET an image; None when the renderer has none (204)."""
+        answer, content_type = await self.request("GET", path)
+        return answer if answer and content_type.startswith("image/") else None
 
     async def health(self) -> dict[str, Any]:
         """The renderer's health; raise RendererError if it is down or refuses the secret."""
@@ -136,7 +156,7 @@ class RemoteSession:
             body |= {"hass_url": self._hass_url, "refresh_token": self._refresh_token}
         answer = await self._client.call("POST", "/sessions", body)
         self._remote_id = str(answer["id"])
-        self.log.debug("Rendering on %s as %s", self._client.url, self._remote_id)
+        self.log.debug("Rendering on %s as %s", self._client.base, self._remote_id)
         self._poll = asyncio.get_running_loop().create_task(
             self._follow(), name=f"dashboard_cast renderer status {self.session_id}"
         )
