@@ -44,7 +44,7 @@ from .issues import (
 )
 from .services import async_setup_services
 from .status_callback import StatusCallbacks
-from .streamer import DATA_DOMAIN, DomainData, TargetStreamer, stream_base_url
+from .streamer import DATA_DOMAIN, DomainData, stream_base_url
 from .webhooks import async_register_webhook
 
 PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
@@ -98,11 +98,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry
                 translation_key="renderer_not_ready",
                 translation_placeholders={"error": str(err)},
             ) from err
-    streamer = TargetStreamer(hass, entry, hass.data[DATA_DOMAIN], target)
     callbacks = StatusCallbacks(hass, entry)
-    controller = CastController(hass, entry, streamer, callbacks)
+    controller = CastController(hass, entry, hass.data[DATA_DOMAIN], target, callbacks)
     entry.runtime_data = DashboardCastData(
-        target_entity_id=target, streamer=streamer, controller=controller, callbacks=callbacks
+        target_entity_id=target,
+        streamer=controller.streamer,
+        controller=controller,
+        callbacks=callbacks,
     )
     async_check_stream_address(hass, entry, stream_base_url(hass, entry))
     # Playwright is missing only for entries that render in here.

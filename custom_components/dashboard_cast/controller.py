@@ -47,7 +47,7 @@ from .dashboard_cast_pipeline.redact import text_for_logs
 from .dashboard_cast_pipeline.session import SessionIdentity, SessionLogger, session_logger
 from .data import DashboardCastConfigEntry
 from .status_callback import StatusCallbacks
-from .streamer import TargetStreamer, stream_base_url, stream_url
+from .streamer import DomainData, TargetStreamer, stream_base_url, stream_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,16 +86,24 @@ class CastController:
         self,
         hass: HomeAssistant,
         entry: DashboardCastConfigEntry,
-        streamer: TargetStreamer,
+        data: DomainData,
+        target: str,
         callbacks: StatusCallbacks,
     ) -> None:
-        """Initialize with nothing running."""
+        """Initialize with nothing running; the controller owns its target's streamer."""
         self._hass = hass
         self._entry = entry
-        self._streamer = streamer
+        self._streamer = TargetStreamer(
+            hass,
+            entry,
+            data,
+            target,
+            on_change=self._notify,
+            on_failure=self._pipeline_failed,
+        )
         self._callbacks = callbacks
-        self.target = streamer.target
-        self._cast = CastTarget(hass, streamer.target)
+        self.target = target
+        self._cast = CastTarget(hass, target)
         self.state = MediaPlayerState.OFF
         self.current: StartRequest | None = None
         self.end_reason: EndReason | None = None
@@ -104,8 +112,11 @@ class CastController:
         self._cancel_reasons: dict[str, EndReason] = {}
         self._failures: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
-        streamer.on_change = self._notify
-        streamer.on_failure = self._pipeline_failed
+
+    @property
+    def streamer(self) -> TargetStreamer:
+        """The streamer of this target's sessions."""
+        return self._streamer
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:

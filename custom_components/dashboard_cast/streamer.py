@@ -87,18 +87,27 @@ class TargetStreamer:
     """Start, replace and stop the stream of one cast target, one at a time."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: ConfigEntry[Any], data: DomainData, target: str
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        data: DomainData,
+        target: str,
+        *,
+        on_change: Callable[[], None],
+        on_failure: Callable[[SessionIdentity, str], None],
     ) -> None:
-        """Initialize with nothing running."""
+        """Initialize with nothing running.
+
+        on_change(): a session started or stopped. on_failure(identity, error):
+        the watchdog gave up on that session's pipeline.
+        """
         self._hass = hass
         self._entry = entry
         self._data = data
         self.target = target
         self._lock = asyncio.Lock()
-        # Called whenever a session starts or stops (the controller tells the entities).
-        self.on_change: Callable[[], None] = lambda: None
-        # Called when the watchdog gave up on a session's pipeline.
-        self.on_failure: Callable[[SessionIdentity, str], None] = lambda identity, error: None
+        self.on_change = on_change
+        self.on_failure = on_failure
         self.session: RenderSession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
         self._unsub_lovelace: CALLBACK_TYPE | None = None
