@@ -25,4 +25,4 @@ quiet "$venv/bin/pip" install -q -r "$work/ha.txt" -c "$constraints"
 grep -vE '^(homeassistant|pytest-homeassistant-custom-component)==' requirements_test_next.txt >"$work/own.txt"
 quiet "$venv/bin/pip" install -q -r "$work/harness.txt" -r "$work/own.txt" -c "$constraints"
 # The render pipeline and the renderer service, by name, from the working tree.
-quiet "$venv/bin/pip" install -q --no-deps -e .
+PYTHONWARNINGS=ignore quiet "$venv/bin/pip" install -q --no-deps -e .
