@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from homeassistant.auth.const import GROUP_ID_READ_ONLY
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 
@@ -15,6 +17,8 @@ _LOGGER = logging.getLogger(__name__)
 SYSTEM_USER_NAME = "Dashboard Cast"
 STORAGE_KEY = f"{DOMAIN}.auth"
 STORAGE_VERSION = 1
+# Two first starts at once must not create two users.
+_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_auth_lock")
 
 
 def _store(hass: HomeAssistant) -> Store[dict[str, str]]:
@@ -28,6 +32,11 @@ async def async_get_refresh_token(hass: HomeAssistant) -> str:
     listed among people) in the read-only group: it may look at dashboards and
     states, never change them.
     """
+    async with hass.data.setdefault(_LOCK, asyncio.Lock()):
+        return await _async_get_refresh_token(hass)
+
+
+async def _async_get_refresh_token(hass: HomeAssistant) -> str:
     store = _store(hass)
     stored = await store.async_load() or {}
     user = None

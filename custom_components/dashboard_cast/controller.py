@@ -43,7 +43,7 @@ from .const import (
 from .dashboard import dashboard_title
 from .dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
 from .dashboard_cast_pipeline.hls import segment_formats
-from .dashboard_cast_pipeline.redact import text_for_logs
+from .dashboard_cast_pipeline.redact import text_for_logs, url_for_logs
 from .dashboard_cast_pipeline.session import SessionIdentity, SessionLogger, session_logger
 from .data import DashboardCastConfigEntry
 from .status_callback import StatusCallbacks
@@ -355,7 +355,7 @@ class CastController:
         data: dict[str, Any] = {
             "entry_id": self._entry.entry_id,
             "target": self.target,
-            CONF_DASHBOARD: request.dashboard,
+            CONF_DASHBOARD: url_for_logs(request.dashboard),  # no credentials in events
             "session_id": request.identity.session_id,
         }
         if reason is not None:

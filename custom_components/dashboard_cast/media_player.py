@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import ATTR_SESSION_ID, ATTR_STREAM_URL, DOMAIN
 from .dashboard import async_list_views, dashboard_title, list_dashboards
 from .dashboard_cast_pipeline.page import is_url
+from .dashboard_cast_pipeline.redact import url_for_logs
 from .data import DashboardCastConfigEntry
 from .entity import DashboardCastEntity
 from .fields import start_arguments, validated_dashboard
@@ -63,9 +64,9 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
     @property
     @override
     def media_content_id(self) -> str | None:
-        """The dashboard shown (never the stream URL)."""
+        """The dashboard shown (never the stream URL, nor credentials in its URL)."""
         current = self._controller.current
-        return current.dashboard if current is not None else None
+        return url_for_logs(current.dashboard) if current is not None else None
 
     @property
     @override

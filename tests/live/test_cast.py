@@ -279,6 +279,38 @@ async def test_takeover_ends_session(
     assert len(tv.loads) == loads
 
 
+async def test_credentials_in_a_dashboard_url_stay_in_the_pipeline(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A URL with a password and a token plays; its attribute, events and log lines lack them."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.dashboard_cast")
+    tv = cast_devices[TV]
+    secret_url = colour_page.url.replace("http://", "http://viewer:hunter2@") + "?token=abc123x"
+    _, player = await add_player(hass, tv, secret_url)
+    started = async_capture_events(hass, EVENT_SESSION_STARTED)
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    await wait_for_screen(tv, RED)  # the page itself got its URL whole
+    shown = str(hass.states.get(player).attributes)  # type: ignore[union-attr]
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+    await hass.async_block_till_done()
+    events = [event.data for event in started + ended]
+    assert len(events) == 2
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("custom_components")
+    )
+    for secret in ("hunter2", "abc123x"):
+        assert secret not in shown
+        assert secret not in str(events)
+        assert secret not in logged
+    assert "token=***" in shown
+
+
 @pytest.mark.parametrize("dropped", ["LAUNCH", "STOP"])
 async def test_cast_connection_reset_during_hand_off_or_quit(
     hass: HomeAssistant,

@@ -47,6 +47,7 @@ from .hls import (
 from .options import stream_option_fields
 from .page import is_url
 from .protocol import API_PREFIX
+from .redact import text_for_logs, url_for_logs, url_secrets
 from .session import SessionIdentity, StreamOptions, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -162,7 +163,11 @@ class RendererService:
             try:
                 await session.start()
             except Exception as err:  # noqa: BLE001 - the page or a part did not start
-                _LOGGER.warning("Could not start rendering %s: %s", fields["url"], err)
+                _LOGGER.warning(
+                    "Could not start rendering %s: %s",
+                    url_for_logs(fields["url"]),
+                    text_for_logs(str(err), url_secrets(fields["url"])),
+                )
                 return error_response(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
             self._sessions[identity.session_id] = session
         return web.json_response(

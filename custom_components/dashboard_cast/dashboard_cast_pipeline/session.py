@@ -35,6 +35,7 @@ from .options import (
     stream_option_values,
 )
 from .page import PageSpec, async_open_page, is_url
+from .redact import url_for_logs
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
 if TYPE_CHECKING:
@@ -116,10 +117,14 @@ class SessionLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 def session_logger(identity: SessionIdentity, dashboard: str) -> SessionLogger:
-    """The logger for one session's lines."""
+    """The logger for one session's lines (the dashboard without credentials)."""
     return SessionLogger(
         _LOGGER,
-        {"session_id": identity.session_id, "target": identity.target, "dashboard": dashboard},
+        {
+            "session_id": identity.session_id,
+            "target": identity.target,
+            "dashboard": url_for_logs(dashboard),
+        },
     )
 
 
@@ -261,7 +266,11 @@ class StreamSession:
             self._registry.add(self)
         width, height = self.options.size
         self.log.debug(
-            "Rendering %s at %sx%s, %s fps", self.page_url, width, height, self.options.fps
+            "Rendering %s at %sx%s, %s fps",
+            url_for_logs(self.page_url),
+            width,
+            height,
+            self.options.fps,
         )
 
     @property
