@@ -252,7 +252,11 @@ async def change_latency(site: TestSite, master_url: str) -> float:
 def segment_bytes() -> dict[str, int]:
     """Sizes of the segments on disk now (one session runs at a time)."""
     sizes = {}
-    for path in Path(os.environ.get("TMPDIR", "/tmp")).glob("dashboard_cast_*/segment_*.m4s"):  # noqa: S108
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))  # noqa: S108
+    for path in [
+        *tmp.glob("dashboard_cast_*/segment_*.m4s"),
+        *tmp.glob("dashboard_cast-*/dashboard_cast_*/segment_*.m4s"),
+    ]:
         try:
             sizes[path.name] = path.stat().st_size
         except OSError:

@@ -87,7 +87,7 @@ def pipeline_counts(hass_pid: int) -> tuple[int, int]:
 
 def temp_folders() -> int:
     """Session folders left in the temp directory."""
-    return len(list(TMP.glob("dashboard_cast_*")))
+    return len([*TMP.glob("dashboard_cast_*"), *TMP.glob("dashboard_cast-*/dashboard_cast_*")])
 
 
 async def operate(ha: HomeAssistant, target: Target, rng: random.Random) -> str:

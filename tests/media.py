@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 import re
 import shutil
+import tempfile
 from typing import Any
 
 import aiohttp
@@ -126,6 +127,16 @@ async def probe(url: str) -> dict[str, Any]:
 def close_to(colour: tuple[int, int, int], expected: tuple[int, int, int], tol: int = 24) -> bool:
     """Tell whether two colours match within the loss of JPEG and H.264."""
     return all(abs(a - b) <= tol for a, b in zip(colour, expected, strict=True))
+
+
+def session_folders() -> list[Path]:
+    """Session folders in the temp folder, Home Assistant's and a renderer service's.
+
+    Home Assistant's are inside its instance's own folder; the renderer's work
+    folder is at the top.
+    """
+    tmp = Path(tempfile.gettempdir())
+    return [*tmp.glob("dashboard_cast_*"), *tmp.glob("dashboard_cast-*/dashboard_cast_*")]
 
 
 def pipeline_processes() -> dict[int, str]:

@@ -6,6 +6,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import CONF_RENDERER_SECRET, CONF_RENDERER_URL
+from custom_components.dashboard_cast.streamer import DATA_DOMAIN, instance_work_dir
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
@@ -81,6 +82,18 @@ async def test_silent_renderer_retries_setup(
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     assert config_entry.error_reason_translation_key == "renderer_not_ready"
     assert "does not answer yet" in (config_entry.reason or "")
+
+
+async def test_start_sweeps_what_a_crash_left(hass: HomeAssistant) -> None:
+    """Session folders from before a crash are gone once the integration loads."""
+    work_dir = instance_work_dir(hass)
+    leftover = work_dir / "dashboard_cast_abc123"
+    leftover.mkdir(parents=True, exist_ok=True)
+    (leftover / "segment_00001.m4s").write_bytes(b"old")
+    assert await async_setup_component(hass, "dashboard_cast", {})
+    assert work_dir.is_dir()
+    assert list(work_dir.iterdir()) == []
+    assert hass.data[DATA_DOMAIN].work_dir == work_dir
 
 
 async def test_missing_target_fails_setup(

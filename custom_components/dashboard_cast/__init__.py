@@ -44,7 +44,13 @@ from .issues import (
 )
 from .services import async_setup_services
 from .status_callback import StatusCallbacks
-from .streamer import DATA_DOMAIN, DomainData, stream_base_url
+from .streamer import (
+    DATA_DOMAIN,
+    DomainData,
+    instance_work_dir,
+    stream_base_url,
+    sweep_work_dir,
+)
 from .webhooks import async_register_webhook
 
 PLATFORMS = [Platform.CAMERA, Platform.MEDIA_PLAYER]
@@ -60,11 +66,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         on_launch=lambda: delete_chromium_issue(hass),
     )
     can_render = await hass.async_add_executor_job(playwright_importable)
+    # Session folders of a Home Assistant that crashed are swept now: none runs yet.
+    work_dir = instance_work_dir(hass)
+    await hass.async_add_executor_job(sweep_work_dir, work_dir)
     hass.data[DATA_DOMAIN] = DomainData(
         pool=pool,
         registry=registry,
         ffmpeg_binary=get_ffmpeg_manager(hass).binary,
         can_render=can_render,
+        work_dir=work_dir,
     )
     hass.http.register_view(StreamView(registry))
     async_setup_services(hass)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+import hashlib
+from pathlib import Path
+import shutil
+import tempfile
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -43,6 +47,19 @@ class DomainData:
     registry: StreamRegistry
     ffmpeg_binary: str
     can_render: bool  # Playwright is importable: the in-process renderer works here
+    work_dir: Path  # this instance's session folders, emptied when Home Assistant starts
+
+
+def instance_work_dir(hass: HomeAssistant) -> Path:
+    """Where this Home Assistant's sessions keep their files: its own folder in temp."""
+    instance = hashlib.sha256(hass.config.config_dir.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"dashboard_cast-{instance}"
+
+
+def sweep_work_dir(work_dir: Path) -> None:
+    """Remove what a crashed Home Assistant left behind; start with an empty folder."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
@@ -166,6 +183,7 @@ class TargetStreamer:
                     local_hass_url(self._hass),
                     refresh_token,
                     on_failure=lambda error: self.on_failure(identity, error),
+                    temp_root=self._data.work_dir,
                     registry=self._data.registry,
                 )
             self.last_stats = session.stats

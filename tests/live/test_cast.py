@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 import socket
-import tempfile
 from typing import Any
 
 from aiohttp import ClientSession
@@ -26,7 +24,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
 from ..cast_emulator import CastDevice
-from ..media import browser_processes, close_to, pipeline_processes
+from ..media import browser_processes, close_to, pipeline_processes, session_folders
 from .conftest import BLUE, RED, ColourPage, add_dashboard_cast, cast_entity_id, wait_for
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -530,4 +528,4 @@ async def test_unload_ends_session_and_base_url_option(
     assert "ffmpeg" not in pipeline_processes().values()
     async with ClientSession() as http, http.get(url) as resp:
         assert resp.status == 404
-    assert not list(Path(tempfile.gettempdir()).glob("dashboard_cast_*"))
+    assert not session_folders()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 import json
-from pathlib import Path
-import tempfile
 
 from aiohttp import ClientSession
 import pytest
@@ -22,7 +20,7 @@ from homeassistant.setup import async_setup_component
 
 from ..cast_emulator import CastDevice
 from ..dashboards import TEST_DASHBOARD
-from ..media import close_to, colour_of
+from ..media import close_to, colour_of, session_folders
 from ..test_config_flow import VALID_OPTIONS
 from ..test_without_playwright import no_playwright  # noqa: F401
 from .conftest import BLUE, RED, ColourPage, cast_entity_id, wait_for
@@ -88,7 +86,7 @@ async def test_renderer_streams_to_the_tv_and_a_crash_fails_with_a_reason(
             back.process.terminate()
             assert await back.process.wait() == 0
     # The crashed renderer's stream folder was removed by the next one.
-    assert list(Path(tempfile.gettempdir()).glob("dashboard_cast_*")) == []
+    assert session_folders() == []
 
 
 @pytest.mark.usefixtures("stored_dashboard")

@@ -66,6 +66,9 @@ async def test_stream_shows_page_and_follows_changes(
     await wait_for_colour(url, BLUE)
     assert session.capture is not None
     assert session.encoder is not None
+    assert session.out_dir is not None
+    # In this instance's folder, which the next start of Home Assistant sweeps.
+    assert session.out_dir.parent == streamer._data.work_dir
     # The feeder repeats frames; the damage-driven screencast sends far fewer.
     assert session.stats.frames_in < session.encoder.frames_out
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 import random
-import tempfile
 
 import pytest
 
@@ -14,7 +12,7 @@ from custom_components.dashboard_cast.const import DOMAIN
 from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
-from ..media import browser_processes, pipeline_processes
+from ..media import browser_processes, pipeline_processes, session_folders
 from .conftest import ColourPage, release_pipeline, wait_for
 from .test_cast import add_player, state_of
 
@@ -24,10 +22,6 @@ OPERATIONS = 24
 
 def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def session_folders() -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob("dashboard_cast_*"))
 
 
 async def test_short_churn_leaves_nothing(
