@@ -80,8 +80,9 @@ def config_entry(hass: HomeAssistant, living_room_tv: er.RegistryEntry) -> MockC
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Living room TV",
+        entry_id="01JDASHCAST0LIVINGROOMTV000",  # fixed: entity ids and snapshots derive from it
         unique_id=living_room_tv.unique_id,
-        minor_version=3,
+        minor_version=4,
         data={
             CONF_TARGET: living_room_tv.id,
             CONF_WEBHOOK_ID: "living-room-webhook",

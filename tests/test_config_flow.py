@@ -244,10 +244,16 @@ async def test_reconfigure_changes_target(
     living_room_tv: er.RegistryEntry,
     kitchen_hub: er.RegistryEntry,
 ) -> None:
-    """Reconfigure moves the entry to another cast device and keeps its options."""
+    """Reconfigure moves the entry to another cast device and keeps its options and entities."""
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     options = dict(config_entry.options)
+    registry = er.async_get(hass)
+    ours = {
+        e.unique_id: e.entity_id
+        for e in er.async_entries_for_config_entry(registry, config_entry.entry_id)
+    }
+    assert len(ours) == 2
 
     result = await config_entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
@@ -278,6 +284,13 @@ async def test_reconfigure_changes_target(
     assert dict(config_entry.options) == options
     assert config_entry.state is ConfigEntryState.LOADED
     assert config_entry.runtime_data.target_entity_id == kitchen_hub.entity_id
+    # The same entities, under the same ids: nothing orphaned, no automation broken.
+    after = {
+        e.unique_id: e.entity_id
+        for e in er.async_entries_for_config_entry(registry, config_entry.entry_id)
+    }
+    assert after == ours
+    assert all(hass.states.get(entity_id) is not None for entity_id in ours.values())
 
 
 async def test_reconfigure_to_configured_target_aborts(

@@ -136,7 +136,7 @@ async def available_player(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     player = er.async_get(hass).async_get_entity_id(
-        "media_player", DOMAIN, f"{config_entry.unique_id}-player"
+        "media_player", DOMAIN, f"{config_entry.entry_id}-player"
     )
     assert player is not None
     return player

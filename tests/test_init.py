@@ -126,7 +126,7 @@ async def test_preview_camera_joins_cast_device(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     camera_id = entity_registry.async_get_entity_id(
-        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+        "camera", "dashboard_cast", f"{config_entry.entry_id}-preview"
     )
     assert camera_id is not None
     camera = entity_registry.async_get(camera_id)
@@ -147,7 +147,7 @@ async def test_preview_camera_without_cast_device(
     await hass.async_block_till_done()
     entity_registry = er.async_get(hass)
     camera_id = entity_registry.async_get_entity_id(
-        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+        "camera", "dashboard_cast", f"{config_entry.entry_id}-preview"
     )
     assert camera_id is not None
     camera = entity_registry.async_get(camera_id)
@@ -168,11 +168,43 @@ async def test_migration_gives_old_entry_a_webhook_and_secret(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.minor_version == 3
+    assert entry.minor_version == 4
     assert entry.data["target"] == living_room_tv.id
     assert len(entry.data["webhook_id"]) >= 32
     assert len(bytes.fromhex(entry.data["callback_secret"])) == 32
     assert entry.options == {"dashboard": "dashboard-tv", "quality": "1080p", "fps": 10}
+
+
+async def test_migration_moves_entities_to_the_entry_id(
+    hass: HomeAssistant, living_room_tv: er.RegistryEntry
+) -> None:
+    """Entities of a 1.3 entry (ids from the entry's unique id) keep their entity ids."""
+    entry = MockConfigEntry(
+        domain="dashboard_cast",
+        unique_id=living_room_tv.unique_id,
+        minor_version=3,
+        data={
+            "target": living_room_tv.id,
+            "webhook_id": "w" * 32,
+            "callback_secret": "ab" * 32,
+        },
+    )
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    old = registry.async_get_or_create(
+        "media_player",
+        "dashboard_cast",
+        f"{living_room_tv.unique_id}-player",
+        config_entry=entry,
+        suggested_object_id="my_tv_dashboard",
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == 4
+    moved = registry.async_get(old.entity_id)
+    assert moved is not None
+    assert moved.unique_id == f"{entry.entry_id}-player"
+    assert hass.states.get("media_player.my_tv_dashboard") is not None
 
 
 async def test_downgrade_is_refused(hass: HomeAssistant, living_room_tv: er.RegistryEntry) -> None:

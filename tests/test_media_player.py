@@ -26,7 +26,7 @@ async def player(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     entity_id = er.async_get(hass).async_get_entity_id(
-        "media_player", "dashboard_cast", f"{config_entry.unique_id}-player"
+        "media_player", "dashboard_cast", f"{config_entry.entry_id}-player"
     )
     assert entity_id is not None
     return entity_id

@@ -176,7 +176,11 @@ async def _async_end_sessions(entry: DashboardCastConfigEntry) -> None:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: DashboardCastConfigEntry) -> bool:
-    """1.1 → 1.2: every entry gets its webhook id; 1.3: its status callback secret."""
+    """Bring an older entry up to date.
+
+    1.2: every entry gets its webhook id; 1.3: its status callback secret; 1.4:
+    its entities' unique ids follow the entry's id, so a reconfigure keeps them.
+    """
     if entry.version > 1:
         return False  # a downgrade: we do not know that format
     if entry.minor_version < 2:
@@ -191,6 +195,17 @@ async def async_migrate_entry(hass: HomeAssistant, entry: DashboardCastConfigEnt
             data={**entry.data, CONF_CALLBACK_SECRET: secrets.token_hex(32)},
             minor_version=3,
         )
+    if entry.minor_version < 4:
+        old_prefix, new_prefix = f"{entry.unique_id}-", f"{entry.entry_id}-"
+
+        @callback
+        def entry_id_based(entity: er.RegistryEntry) -> dict[str, str] | None:
+            if not entity.unique_id.startswith(old_prefix):
+                return None
+            return {"new_unique_id": new_prefix + entity.unique_id.removeprefix(old_prefix)}
+
+        await er.async_migrate_entries(hass, entry.entry_id, entry_id_based)
+        hass.config_entries.async_update_entry(entry, minor_version=4)
     return True
 
 

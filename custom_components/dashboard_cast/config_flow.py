@@ -154,7 +154,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
     """Pick the cast device that shows the dashboard."""
 
     VERSION = 1
-    MINOR_VERSION = 3
+    MINOR_VERSION = 4
     _target: er.RegistryEntry | None = None
     # The renderer this flow renders on, chosen before the screen (a discovered add-on).
     _renderer: dict[str, str] | None = None

@@ -25,7 +25,9 @@ class DashboardCastEntity(Entity):
         self._entry = entry
         self._streamer = entry.runtime_data.streamer
         self._controller = entry.runtime_data.controller
-        self._attr_unique_id = f"{entry.unique_id}-{key}"
+        # The entry's id, not its unique id: reconfigure moves the entry to another
+        # cast device (another unique id), and the entities stay the same.
+        self._attr_unique_id = f"{entry.entry_id}-{key}"
         self.device_entry = async_entity_id_to_device(hass, entry.runtime_data.target_entity_id)
 
     @override

@@ -196,7 +196,7 @@ async def add_dashboard_cast(
         domain=DOMAIN,
         title=device.name,
         unique_id=cast.unique_id,
-        minor_version=3,
+        minor_version=4,
         data={
             CONF_TARGET: cast.id,
             CONF_WEBHOOK_ID: f"webhook-{device.host}",

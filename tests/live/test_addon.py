@@ -167,7 +167,7 @@ async def test_addon_announces_itself_and_a_screen_renders_on_it(
         assert entry.options[CONF_RENDERER_URL] == renderer_url
         assert entry.options[CONF_RENDERER_SECRET] == secret
 
-        player = player_id(hass, entry.unique_id)
+        player = player_id(hass, entry.entry_id)
         hass.config_entries.async_update_entry(
             entry, options={**entry.options, CONF_DASHBOARD: colour_page.url}
         )

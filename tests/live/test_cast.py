@@ -32,11 +32,9 @@ TV = "127.0.0.2"
 HUB = "127.0.0.3"
 
 
-def player_id(hass: HomeAssistant, entry_unique_id: str | None) -> str:
+def player_id(hass: HomeAssistant, entry_id: str) -> str:
     """Our media player of an entry."""
-    entity_id = er.async_get(hass).async_get_entity_id(
-        "media_player", DOMAIN, f"{entry_unique_id}-player"
-    )
+    entity_id = er.async_get(hass).async_get_entity_id("media_player", DOMAIN, f"{entry_id}-player")
     assert entity_id is not None
     return entity_id
 
@@ -46,7 +44,7 @@ async def add_player(
 ) -> tuple[MockConfigEntry, str]:
     """A loaded entry for the device, and its media player."""
     entry = await add_dashboard_cast(hass, device, dashboard, **options)
-    return entry, player_id(hass, entry.unique_id)
+    return entry, player_id(hass, entry.entry_id)
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:

@@ -54,7 +54,7 @@ async def test_renderer_streams_to_the_tv_and_a_crash_fails_with_a_reason(
     colour_page.colour = "#0000ff"
     await wait_for_screen(tv, BLUE)
     # The preview camera and the player's picture: the renderer's latest frame.
-    camera = er.async_get(hass).async_get_entity_id("camera", DOMAIN, f"{entry.unique_id}-preview")
+    camera = er.async_get(hass).async_get_entity_id("camera", DOMAIN, f"{entry.entry_id}-preview")
     assert camera is not None
     image = await async_get_image(hass, camera)
     assert close_to(await colour_of(image.content, "jpeg_pipe"), BLUE)

@@ -179,7 +179,7 @@ async def test_camera_preview_is_latest_frame(
 ) -> None:
     """The preview camera shows the rendered page and offers the stream while it runs."""
     camera = er.async_get(hass).async_get_entity_id(
-        "camera", "dashboard_cast", f"{config_entry.unique_id}-preview"
+        "camera", "dashboard_cast", f"{config_entry.entry_id}-preview"
     )
     assert camera is not None
     assert hass.states.get(camera).state == "idle"
