@@ -12,8 +12,10 @@ from typing import Any
 
 from aiohttp import web
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import (
+    CONF_RENDERER_ADDON,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
     DOMAIN,
@@ -124,12 +126,33 @@ async def test_discovered_renderer_sets_up_a_screen_and_entries_follow_it(
     entry = result["result"]
     assert entry.options[CONF_RENDERER_URL] == renderer
 
+    assert entry.options[CONF_RENDERER_ADDON] == "d" * 32
+
+    # The add-on moved to another port and made a new secret: its entry follows.
+    moved = renderer.rsplit(":", 1)[0] + ":8123"
     new_secret = "a-new-secret-" + "5" * 20
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=announced(renderer, new_secret)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=announced(moved, new_secret)
     )
     assert result == result | {"type": FlowResultType.ABORT, "reason": "renderer_configured"}
+    assert entry.options[CONF_RENDERER_URL] == moved
     assert entry.options[CONF_RENDERER_SECRET] == new_secret
+
+
+async def test_discovery_leaves_a_renderer_entered_by_hand_alone(
+    hass: HomeAssistant, config_entry: MockConfigEntry, renderer: str
+) -> None:
+    """Another renderer at the address the add-on announces is not the add-on's: unchanged."""
+    hand_entered = {CONF_RENDERER_URL: renderer, CONF_RENDERER_SECRET: "a-hand-entered-" + "7" * 16}
+    hass.config_entries.async_update_entry(
+        config_entry, options={**config_entry.options, **hand_entered}
+    )
+    before = dict(config_entry.options)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=announced(renderer)
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "hassio_confirm")
+    assert dict(config_entry.options) == before
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from .const import (
     CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
+    CONF_RENDERER_ADDON,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
     CONF_TARGET,
@@ -138,6 +139,16 @@ async def _checked_renderer(
     return {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret}, {}
 
 
+def _with_addon(renderer: dict[str, str], addon: dict[str, Any]) -> dict[str, str]:
+    """The renderer, marked as the add-on's when it is the add-on's address and secret."""
+    same = all(
+        addon.get(key) == renderer.get(key) for key in (CONF_RENDERER_URL, CONF_RENDERER_SECRET)
+    )
+    if renderer and same and addon.get(CONF_RENDERER_ADDON):
+        return {**renderer, CONF_RENDERER_ADDON: str(addon[CONF_RENDERER_ADDON])}
+    return renderer
+
+
 RENDERER_SCHEMA = probatio.Schema(
     {
         probatio.Required(CONF_RENDERER_URL): TextSelector(
@@ -201,7 +212,8 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             renderer, errors = await _checked_renderer(self.hass, user_input)
             if not errors:
-                return self._create_entry(renderer)
+                discovered = self.hass.data.get(DATA_DISCOVERED_RENDERER, {})
+                return self._create_entry(_with_addon(renderer, discovered))
         # A discovered add-on is suggested: one click for each further screen.
         suggested = user_input or self.hass.data.get(DATA_DISCOVERED_RENDERER, {})
         return self.async_show_form(
@@ -222,7 +234,11 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         except probatio.Invalid:
             return self.async_abort(reason="invalid_discovery")
         url = str(URL.build(scheme="http", host=config["host"], port=config["port"]))
-        renderer = {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: config["secret"]}
+        renderer = {
+            CONF_RENDERER_URL: url,
+            CONF_RENDERER_SECRET: config["secret"],
+            CONF_RENDERER_ADDON: discovery_info.uuid,
+        }
         self.hass.data[DATA_DISCOVERED_RENDERER] = renderer
         if self._follow_renderer(renderer):
             return self.async_abort(reason="renderer_configured")
@@ -233,13 +249,22 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self.async_step_hassio_confirm()
 
     def _follow_renderer(self, renderer: dict[str, str]) -> bool:
-        """Move the entries on this add-on (same address or secret) to it; tell if any."""
+        """Move the entries on this add-on to its new address or secret; tell if any.
+
+        An entry is the add-on's when it carries the add-on's discovery id, or
+        (set up before entries carried it) the add-on's own secret. A renderer
+        entered by hand at the same address is another renderer: it is left alone.
+        """
         found = False
         for entry in self._async_current_entries(include_ignore=False):
             options = entry.options
-            if CONF_RENDERER_URL not in options or not any(
-                options.get(key) == value for key, value in renderer.items()
-            ):
+            if CONF_RENDERER_URL not in options:
+                continue
+            if CONF_RENDERER_ADDON in options:
+                ours = options[CONF_RENDERER_ADDON] == renderer[CONF_RENDERER_ADDON]
+            else:
+                ours = options.get(CONF_RENDERER_SECRET) == renderer[CONF_RENDERER_SECRET]
+            if not ours:
                 continue
             found = True
             if any(options.get(key) != value for key, value in renderer.items()):
@@ -256,7 +281,7 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             renderer, field_errors = await _checked_renderer(self.hass, self._discovered)
             if not field_errors:
-                self._renderer = renderer
+                self._renderer = _with_addon(renderer, self._discovered)
                 return await self.async_step_user()
             errors["base"] = field_errors[CONF_RENDERER_URL]
         return self.async_show_form(
@@ -372,10 +397,12 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
         self, user_input: dict[str, Any], options: dict[str, Any]
     ) -> dict[str, str]:
         """Put the renderer into options once it answers with this secret; else the errors."""
-        options.pop(CONF_RENDERER_URL, None)
-        options.pop(CONF_RENDERER_SECRET, None)
+        previous = {
+            key: options.pop(key, None)
+            for key in (CONF_RENDERER_URL, CONF_RENDERER_SECRET, CONF_RENDERER_ADDON)
+        }
         renderer, errors = await _checked_renderer(self.hass, user_input)
-        options.update(renderer)
+        options.update(_with_addon(renderer, previous))
         return errors
 
     def _webhook_url(self) -> str:
