@@ -18,7 +18,7 @@ import sys
 from aiohttp import web
 
 from dashboard_cast_pipeline.browser import BrowserPool
-from dashboard_cast_pipeline.server import DEFAULT_WORK_DIR, RendererService
+from dashboard_cast_pipeline.server import DEFAULT_SESSION_TTL, DEFAULT_WORK_DIR, RendererService
 
 SECRET_VARIABLE = "DASHBOARD_CAST_RENDERER_SECRET"  # noqa: S105 - the name, not a secret
 CDP_URL_VARIABLE = "DASHBOARD_CAST_CDP_URL"
@@ -43,6 +43,12 @@ def main() -> None:
         default=DEFAULT_WORK_DIR,
         help="folder of the streams, this service's alone (emptied at start and stop)",
     )
+    parser.add_argument(
+        "--session-ttl",
+        type=float,
+        default=DEFAULT_SESSION_TTL,
+        help="stop a session nobody asked after for this many seconds (its Home Assistant is gone)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(
@@ -51,7 +57,11 @@ def main() -> None:
     secret = os.environ.get(SECRET_VARIABLE, "")
     try:
         service = RendererService(
-            secret, BrowserPool(args.chromium, cdp_url=args.cdp_url), args.ffmpeg, args.work_dir
+            secret,
+            BrowserPool(args.chromium, cdp_url=args.cdp_url),
+            args.ffmpeg,
+            args.work_dir,
+            args.session_ttl,
         )
     except ValueError as err:
         sys.exit(f"{SECRET_VARIABLE}: {err}")

@@ -13,7 +13,7 @@ import socket
 import sys
 from typing import Any, TextIO
 
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 import pytest
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
@@ -240,3 +240,61 @@ async def test_drives_a_running_browser_over_cdp(colour_page: ColourPage, tmp_pa
         browser.terminate()
         await browser.wait()
     await wait_for(lambda: pipeline_processes() == {})
+
+
+async def test_a_session_nobody_asks_after_is_stopped(colour_page: ColourPage) -> None:
+    """Its Home Assistant is gone: the session stops after the TTL; an asked-after one runs on."""
+    async with ClientSession() as http:
+        service = await start_renderer(http, free_port(), "--session-ttl", "2")
+        try:
+            sessions = []
+            for _ in range(2):
+                status, started = await service.call("POST", "/sessions", {"url": colour_page.url})
+                assert status == 201, started
+                sessions.append(f"/sessions/{started['id']}")
+            kept, forgotten = sessions
+            for _ in range(12):  # 6 s, three TTLs: only one of them is asked after
+                assert (await service.call("GET", kept))[0] == 200
+                await asyncio.sleep(0.5)
+            assert (await service.call("GET", "/health"))[1]["sessions"] == 1
+            assert (await service.call("DELETE", forgotten))[0] == 404  # already gone
+            assert (await service.call("DELETE", kept))[0] == 204
+        finally:
+            service.process.terminate()
+            assert await service.process.wait() == 0
+    await wait_for(lambda: pipeline_processes() == {})
+
+
+async def test_a_slow_page_holds_up_no_other_start(
+    renderer: Renderer, colour_page: ColourPage
+) -> None:
+    """A page that takes long to answer: another start goes ahead meanwhile."""
+    release = asyncio.Event()
+
+    async def slow(_: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="<body>late</body>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        slow_start = asyncio.create_task(
+            renderer.call("POST", "/sessions", {"url": f"http://127.0.0.1:{port}/"})
+        )
+        await asyncio.sleep(1)  # its page is loading
+        status, fast = await renderer.call("POST", "/sessions", {"url": colour_page.url})
+        assert status == 201, fast
+        assert not slow_start.done()  # still waiting for its page, and it held nothing up
+        release.set()
+        status, late = await slow_start
+        assert status == 201, late
+        for started in (fast, late):
+            assert (await renderer.call("DELETE", f"/sessions/{started['id']}"))[0] == 204
+    finally:
+        release.set()
+        await runner.cleanup()

@@ -28,6 +28,7 @@ from pathlib import Path
 import secrets
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from aiohttp import web
@@ -55,6 +56,9 @@ _LOGGER = logging.getLogger(__name__)
 MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
 MAX_BODY_BYTES = 16384
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
+# A session nobody asked after for this long is stopped: its Home Assistant is
+# gone (a crash, a restart) and will not delete it. Home Assistant polls every 2 s.
+DEFAULT_SESSION_TTL = 60.0
 
 
 def _http_url(value: Any) -> str:
@@ -83,11 +87,20 @@ SESSION_SCHEMA = probatio.Schema(
 class RendererService:
     """Sessions, the shared browser and the HTTP routes of the service."""
 
-    def __init__(self, secret: str, pool: BrowserPool, ffmpeg_binary: str, work_dir: Path) -> None:
+    def __init__(
+        self,
+        secret: str,
+        pool: BrowserPool,
+        ffmpeg_binary: str,
+        work_dir: Path,
+        session_ttl: float = DEFAULT_SESSION_TTL,
+    ) -> None:
         """Serve with this shared secret; pool is the browser all sessions share.
 
         work_dir holds the sessions' folders and belongs to this service alone: a
         crashed service's leftovers are removed when the next one starts.
+        session_ttl: a session nobody asks after (status, frame, reload) for this
+        many seconds is stopped.
         """
         if len(secret) < 16:
             raise ValueError("the secret must have at least 16 characters")
@@ -98,8 +111,12 @@ class RendererService:
         self._registry = StreamRegistry()
         self._sessions: dict[str, StreamSession] = {}
         self._failures: dict[str, str] = {}  # why a session's watchdog gave up
-        self._lock = asyncio.Lock()
+        self._starting: dict[str, str] = {}  # session id → token, while its page loads
+        self._asked: dict[str, float] = {}  # session id → when its caller last asked
+        self._session_ttl = session_ttl
+        self._lock = asyncio.Lock()  # held for bookkeeping only, never across a page load
         self._tasks: set[asyncio.Task[None]] = set()
+        self._expiry: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -140,36 +157,42 @@ class RendererService:
         except RequestError as err:
             return error_response(err.status, str(err))
         async with self._lock:
-            if len(self._sessions) >= MAX_SESSIONS:
+            if len(self._sessions) + len(self._starting) >= MAX_SESSIONS:
                 return error_response(HTTPStatus.TOO_MANY_REQUESTS, "too many sessions")
-            if "token" in fields and self._registry.find(fields["token"]) is not None:
+            token = fields.get("token")
+            if token is not None and (
+                self._registry.find(token) is not None or token in self._starting.values()
+            ):
                 return error_response(HTTPStatus.CONFLICT, "token in use")
             identity = (
-                SessionIdentity(target="renderer", token=fields["token"])
-                if "token" in fields
+                SessionIdentity(target="renderer", token=token)
+                if token is not None
                 else SessionIdentity(target="renderer")
             )
-            session = StreamSession(
-                self._pool,
-                self._ffmpeg_binary,
-                StreamOptions.from_values(fields["url"], fields),
-                identity,
-                fields.get("hass_url", ""),
-                fields.get("refresh_token"),
-                on_failure=lambda error: self._failed(identity.session_id, error),
-                temp_root=self._work_dir,
-                registry=self._registry,
-            )
-            try:
-                await session.start()
-            except Exception as err:  # noqa: BLE001 - the page or a part did not start
-                _LOGGER.warning(
-                    "Could not start rendering %s: %s",
-                    url_for_logs(fields["url"]),
-                    text_for_logs(str(err), url_secrets(fields["url"])),
-                )
-                return error_response(HTTPStatus.BAD_GATEWAY, f"could not start: {err}")
+            self._starting[identity.session_id] = identity.token
+        # The page loads outside the lock: one slow page never holds up another start.
+        session = StreamSession(
+            self._pool,
+            self._ffmpeg_binary,
+            StreamOptions.from_values(fields["url"], fields),
+            identity,
+            fields.get("hass_url", ""),
+            fields.get("refresh_token"),
+            on_failure=lambda error: self._failed(identity.session_id, error),
+            temp_root=self._work_dir,
+            registry=self._registry,
+        )
+        try:
+            await session.start()
+        except Exception as err:  # noqa: BLE001 - the page or a part did not start
+            reason = text_for_logs(str(err), url_secrets(fields["url"]))
+            _LOGGER.warning("Could not start rendering %s: %s", url_for_logs(fields["url"]), reason)
+            return error_response(HTTPStatus.BAD_GATEWAY, f"could not start: {reason}")
+        else:
             self._sessions[identity.session_id] = session
+            self._asked[identity.session_id] = time.monotonic()
+        finally:
+            del self._starting[identity.session_id]
         return web.json_response(
             {"id": identity.session_id, "playlist": stream_path(identity.token)},
             status=HTTPStatus.CREATED,
@@ -184,9 +207,15 @@ class RendererService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _asked_after(self, session_id: str) -> StreamSession | None:
+        """The session, if it runs; its caller is still there."""
+        if (session := self._sessions.get(session_id)) is not None:
+            self._asked[session_id] = time.monotonic()
+        return session
+
     async def _status(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session_id"]
-        if (session := self._sessions.get(session_id)) is None:
+        if (session := self._asked_after(session_id)) is None:
             return error_response(HTTPStatus.NOT_FOUND, "no such session")
         stats, failure = session.stats, self._failures.get(session_id)
         playable = await session.is_playable()
@@ -203,13 +232,13 @@ class RendererService:
         )
 
     async def _reload(self, request: web.Request) -> web.Response:
-        if (session := self._sessions.get(request.match_info["session_id"])) is None:
+        if (session := self._asked_after(request.match_info["session_id"])) is None:
             return error_response(HTTPStatus.NOT_FOUND, "no such session")
         await session.reload()
         return web.Response(status=HTTPStatus.NO_CONTENT)
 
     async def _frame(self, request: web.Request) -> web.Response:
-        if (session := self._sessions.get(request.match_info["session_id"])) is None:
+        if (session := self._asked_after(request.match_info["session_id"])) is None:
             return error_response(HTTPStatus.NOT_FOUND, "no such session")
         if (frame := session.latest_frame) is None:
             return web.Response(status=HTTPStatus.NO_CONTENT)
@@ -226,6 +255,7 @@ class RendererService:
         """Stop a session: its stream URL dies before anything is torn down."""
         session = self._sessions.pop(session_id, None)
         self._failures.pop(session_id, None)
+        self._asked.pop(session_id, None)
         if session is None:
             return False
         await session.stop()
@@ -241,11 +271,30 @@ class RendererService:
             )
         )
 
+    async def _expire(self) -> None:
+        """Stop the sessions nobody asked after within the session TTL."""
+        while True:
+            await asyncio.sleep(self._session_ttl / 4)
+            now = time.monotonic()
+            for session_id, asked in list(self._asked.items()):
+                if now - asked > self._session_ttl:
+                    _LOGGER.warning(
+                        "Nobody asked after session %s for %.0f s: stopping it",
+                        session_id,
+                        now - asked,
+                    )
+                    await self._end(session_id)
+
     async def _startup(self, _: web.Application) -> None:
         await asyncio.to_thread(shutil.rmtree, self._work_dir, True)
         await asyncio.to_thread(self._work_dir.mkdir, parents=True)
+        self._expiry = asyncio.get_running_loop().create_task(
+            self._expire(), name="renderer session expiry"
+        )
 
     async def _shutdown(self, _: web.Application) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         for session_id in list(self._sessions):
             await self._end(session_id)
         await self._pool.async_close()
