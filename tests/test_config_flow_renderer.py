@@ -97,6 +97,20 @@ async def test_renderer_step_checks_address_secret_and_browser(
     assert result["options"][CONF_RENDERER_SECRET] == SECRET
 
 
+async def test_renderer_step_says_to_wait_after_guessing(
+    hass: HomeAssistant, living_room_tv: er.RegistryEntry, renderer: str
+) -> None:
+    """Five wrong secrets: the renderer's brake holds, and the form says to wait."""
+    result = await renderer_step(hass, living_room_tv)
+    for attempt in range(6):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_RENDERER_URL: renderer, CONF_RENDERER_SECRET: f"wrong-secret-number-{attempt}"},
+        )
+    assert result["errors"] == {CONF_RENDERER_URL: "renderer_wait"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
 def announced(url: str, secret: str = SECRET) -> HassioServiceInfo:
     """What the hassio integration hands the flow for the add-on at url."""
     host, port = url.removeprefix("http://").split(":")

@@ -135,6 +135,8 @@ async def _checked_renderer(
             error = "renderer_refused"
         elif err.status == HTTPStatus.BAD_GATEWAY:  # it cannot use the browser it drives
             error = "renderer_no_browser"
+        elif err.status == HTTPStatus.TOO_MANY_REQUESTS:  # its brake on wrong secrets
+            error = "renderer_wait"
         return {}, {CONF_RENDERER_URL: error}
     return {CONF_RENDERER_URL: url, CONF_RENDERER_SECRET: secret}, {}
 

@@ -170,16 +170,22 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     await wait_for(lambda: "ffmpeg" not in pipeline_processes().values())
 
 
-async def test_refuses_requests_without_the_secret(renderer: Renderer) -> None:
-    """Every API call needs the secret; a wrong one is refused like none."""
+async def test_refuses_requests_without_the_secret_and_brakes_guessing(
+    renderer: Renderer,
+) -> None:
+    """Every API call needs the secret; after five wrong ones that address must wait."""
+    status, health = await renderer.call("GET", "/health")
+    assert (status, health["sessions"]) == (200, 0)
     for secret in (None, "", "wrong-secret-of-some-length", SECRET + "x"):
         status, answer = await renderer.call("GET", "/health", secret=secret)
         assert status == 401
         assert answer["message"] == "missing or wrong secret"
-        status, _ = await renderer.call("POST", "/sessions", {"url": "http://x/"}, secret=secret)
-        assert status == 401
-    status, health = await renderer.call("GET", "/health")
-    assert (status, health["sessions"]) == (200, 0)
+    guess = "a-guessed-secret-" + "1" * 16
+    status, _ = await renderer.call("POST", "/sessions", {"url": "http://x/"}, secret=guess)
+    assert status == 401
+    # The brake: the next call from this address is refused, even with the secret.
+    status, answer = await renderer.call("GET", "/health")
+    assert (status, answer["message"]) == (429, "too many wrong secrets")
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from .page import is_url
 from .protocol import API_PREFIX
 from .redact import text_for_logs, url_for_logs, url_secrets
 from .session import SessionIdentity, StreamOptions, StreamSession
+from .watchdog import SlidingWindow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
 # A session nobody asked after for this long is stopped: its Home Assistant is
 # gone (a crash, a restart) and will not delete it. Home Assistant polls every 2 s.
 DEFAULT_SESSION_TTL = 60.0
+# A brake on guessing the secret: this many wrong ones from an address within the
+# window, and that address is refused (even with the right one) until it clears.
+MAX_WRONG_SECRETS = 5
+WRONG_SECRET_WINDOW = 60.0
 
 
 def _http_url(value: Any) -> str:
@@ -117,6 +122,7 @@ class RendererService:
         self._lock = asyncio.Lock()  # held for bookkeeping only, never across a page load
         self._tasks: set[asyncio.Task[None]] = set()
         self._expiry: asyncio.Task[None] | None = None
+        self._wrong_secrets: dict[str, SlidingWindow] = {}  # by caller address
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -136,8 +142,17 @@ class RendererService:
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith(API_PREFIX + "/"):
+            caller = request.remote or ""
+            wrong = self._wrong_secrets.get(caller)
+            if wrong is not None and wrong.full():
+                return error_response(HTTPStatus.TOO_MANY_REQUESTS, "too many wrong secrets")
             given = request.headers.get("Authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {self._secret}".encode()):
+                if wrong is None:
+                    wrong = self._wrong_secrets[caller] = SlidingWindow(
+                        MAX_WRONG_SECRETS, WRONG_SECRET_WINDOW
+                    )
+                wrong.admit()
                 return error_response(HTTPStatus.UNAUTHORIZED, "missing or wrong secret")
         response: web.StreamResponse = await handler(request)
         return response

@@ -29,11 +29,19 @@ class SlidingWindow:
         self._window = window
         self._times: deque[float] = deque()
 
+    def full(self) -> bool:
+        """Tell whether the window holds limit events now (the next one is refused)."""
+        self._forget_old(time.monotonic())
+        return len(self._times) >= self._limit
+
+    def _forget_old(self, now: float) -> None:
+        while self._times and now - self._times[0] >= self._window:
+            self._times.popleft()
+
     def admit(self) -> int | None:
         """Record an event and return how many came before it in the window; None if full."""
         now = time.monotonic()
-        while self._times and now - self._times[0] >= self._window:
-            self._times.popleft()
+        self._forget_old(now)
         if len(self._times) >= self._limit:
             return None
         self._times.append(now)
