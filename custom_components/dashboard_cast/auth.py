@@ -6,7 +6,8 @@ import asyncio
 import logging
 
 from homeassistant.auth.const import GROUP_ID_READ_ONLY
-from homeassistant.core import HomeAssistant
+from homeassistant.auth.models import RefreshToken, User
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
@@ -25,18 +26,28 @@ def _store(hass: HomeAssistant) -> Store[dict[str, str]]:
     return Store(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
 
 
-async def async_get_refresh_token(hass: HomeAssistant) -> str:
-    """Return the system user's refresh token, creating user and token once.
+async def async_create_session_token(hass: HomeAssistant) -> RefreshToken:
+    """A refresh token of the system user for one session: revoke it when the session ends.
 
     The user is a system user (it cannot log in with a password, and is not
-    listed among people) in the read-only group: it may look at dashboards and
-    states, never change them.
+    listed among people) in the read-only group, and local only: its tokens work
+    from the local network only. Each session has a token of its own, so a token
+    that leaks dies with its session.
     """
     async with hass.data.setdefault(_LOCK, asyncio.Lock()):
-        return await _async_get_refresh_token(hass)
+        user = await _async_system_user(hass)
+    return await hass.auth.async_create_refresh_token(user)
 
 
-async def _async_get_refresh_token(hass: HomeAssistant) -> str:
+@callback
+def async_revoke_session_token(hass: HomeAssistant, token_id: str) -> None:
+    """Revoke a session's token (the session ended); it may be gone already."""
+    if (token := hass.auth.async_get_refresh_token(token_id)) is not None:
+        hass.auth.async_remove_refresh_token(token)
+
+
+async def _async_system_user(hass: HomeAssistant) -> User:
+    """The system user, created once; an older one is made local only."""
     store = _store(hass)
     stored = await store.async_load() or {}
     user = None
@@ -44,13 +55,13 @@ async def _async_get_refresh_token(hass: HomeAssistant) -> str:
         user = await hass.auth.async_get_user(user_id)
     if user is None:
         user = await hass.auth.async_create_system_user(
-            SYSTEM_USER_NAME, group_ids=[GROUP_ID_READ_ONLY]
+            SYSTEM_USER_NAME, group_ids=[GROUP_ID_READ_ONLY], local_only=True
         )
         await store.async_save({"user_id": user.id})
         _LOGGER.debug("Created the read-only system user %s for rendering", SYSTEM_USER_NAME)
-    if user.refresh_tokens:
-        return next(iter(user.refresh_tokens.values())).token
-    return (await hass.auth.async_create_refresh_token(user)).token
+    elif not user.local_only:
+        await hass.auth.async_update_user(user, local_only=True)
+    return user
 
 
 async def async_remove_system_user(hass: HomeAssistant) -> None:

@@ -17,7 +17,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
-from .auth import async_get_refresh_token
+from .auth import async_create_session_token, async_revoke_session_token
 from .const import (
     CONF_BASE_URL,
     CONF_DASHBOARD,
@@ -128,6 +128,7 @@ class TargetStreamer:
         self.session: RenderSession | None = None
         self.last_stats: PipelineStats | None = None  # of the session that ran last
         self._unsub_lovelace: CALLBACK_TYPE | None = None
+        self._token_id: str | None = None  # the running session's refresh token
 
     @property
     def can_render(self) -> bool:
@@ -159,7 +160,8 @@ class TargetStreamer:
             await self._stop_locked()
             refresh_token = None
             if not is_url(options.dashboard):
-                refresh_token = await async_get_refresh_token(self._hass)
+                token = await async_create_session_token(self._hass)
+                self._token_id, refresh_token = token.id, token.token
             session: RenderSession
             if (renderer := self._renderer) is not None:
                 hass_url = remote_hass_url(self._hass)
@@ -187,7 +189,11 @@ class TargetStreamer:
                     registry=self._data.registry,
                 )
             self.last_stats = session.stats
-            await session.start()
+            try:
+                await session.start()
+            except BaseException:
+                self._revoke_token()
+                raise
             self.session = session
             if not is_url(options.dashboard):
                 self._unsub_lovelace = self._hass.bus.async_listen(
@@ -211,7 +217,14 @@ class TargetStreamer:
         if session is None:
             return False
         await session.stop()  # revokes the URL before anything is torn down
+        self._revoke_token()
         return True
+
+    def _revoke_token(self) -> None:
+        """The session's login dies with it."""
+        if self._token_id is not None:
+            async_revoke_session_token(self._hass, self._token_id)
+            self._token_id = None
 
     @callback
     def _on_lovelace_updated(self, event: Event[dict[str, Any]]) -> None:
