@@ -282,3 +282,32 @@ def test_errors_never_carry_a_stream_token() -> None:
     assert token not in scrubbed
     assert "authSig" not in scrubbed
     assert scrubbed.startswith("Failed to execute quick play http://127.0.0.1:8125/api/")
+
+
+async def test_webhook_starts_are_limited_per_screen_and_per_caller(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    kitchen_hub: er.RegistryEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Six starts a minute for a screen; the same caller gets no more on another screen."""
+    kitchen = MockConfigEntry(
+        domain=DOMAIN,
+        title="Kitchen hub",
+        unique_id=kitchen_hub.unique_id,
+        minor_version=4,
+        data={
+            "target": kitchen_hub.id,
+            "webhook_id": "kitchen-webhook",
+            "callback_secret": CALLBACK_SECRET,
+        },
+        options=loaded.options,
+    )
+    kitchen.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(kitchen.entry_id)
+    client = await hass_client_no_auth()
+    start = json.dumps({"action": "start"}).encode()
+    # The cast device is unavailable, so each start fails (503), but it counts.
+    statuses = [(await post(client, "living-room-webhook", start))[0] for _ in range(7)]
+    assert statuses == [503] * 6 + [429]
+    assert (await post(client, "kitchen-webhook", start))[0] == 429  # same caller

@@ -14,6 +14,7 @@ from homeassistant.components import webhook
 from homeassistant.const import CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.util.hass_dict import HassKey
 
 from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
 from .dashboard_cast_pipeline.bodies import RequestError, error_response, read_json_object
@@ -24,23 +25,37 @@ from .fields import START_FIELDS, start_arguments
 _LOGGER = logging.getLogger(__name__)
 
 START_SCHEMA = probatio.Schema(START_FIELDS)
-# More starts than this within the window, for one target, answer 429.
-MAX_STARTS = 3
-RATE_WINDOW_SECONDS = 1.0
+# Starts as people make them: a few a minute, for one screen and from one caller
+# (whatever screen it starts). More answer 429.
+MAX_STARTS = 6
+RATE_WINDOW_SECONDS = 60.0
 # A start with every field fits in well under this; anything larger answers 413.
 MAX_BODY_BYTES = 8192
+_STARTS_BY_CALLER: HassKey[dict[str, SlidingWindow]] = HassKey(f"{DOMAIN}_webhook_callers")
 
 
 class StartRateLimiter:
-    """A sliding window of accepted starts."""
+    """Sliding windows of accepted starts: this screen's, and each caller's over all screens."""
 
-    def __init__(self, limit: int = MAX_STARTS, window: float = RATE_WINDOW_SECONDS) -> None:
-        """Allow limit starts per window seconds."""
+    def __init__(
+        self,
+        by_caller: dict[str, SlidingWindow],
+        limit: int = MAX_STARTS,
+        window: float = RATE_WINDOW_SECONDS,
+    ) -> None:
+        """Allow limit starts per window seconds, for the screen and for each caller."""
+        self._limit, self._window = limit, window
         self._starts = SlidingWindow(limit, window)
+        self._by_caller = by_caller
 
-    def allow(self) -> bool:
-        """Record a start and tell whether it is within the limit."""
-        return self._starts.admit() is not None
+    def allow(self, caller: str) -> bool:
+        """Record a start and tell whether it is within both limits."""
+        of_caller = self._by_caller.setdefault(caller, SlidingWindow(self._limit, self._window))
+        if self._starts.full() or of_caller.full():
+            return False
+        self._starts.admit()
+        of_caller.admit()
+        return True
 
 
 @callback
@@ -51,7 +66,7 @@ def async_register_webhook(hass: HomeAssistant, entry: DashboardCastConfigEntry)
     in the options (for example through Home Assistant Cloud).
     """
     webhook_id: str = entry.data[CONF_WEBHOOK_ID]
-    limiter = StartRateLimiter()
+    limiter = StartRateLimiter(hass.data.setdefault(_STARTS_BY_CALLER, {}))
 
     async def handle(hass: HomeAssistant, _: str, request: web.Request) -> web.Response:
         return await _handle(hass, entry, limiter, request)
@@ -69,7 +84,7 @@ def async_register_webhook(hass: HomeAssistant, entry: DashboardCastConfigEntry)
 
 
 type _Action = Callable[
-    [HomeAssistant, DashboardCastConfigEntry, StartRateLimiter, dict[str, Any]], str
+    [HomeAssistant, DashboardCastConfigEntry, StartRateLimiter, str, dict[str, Any]], str
 ]
 
 
@@ -82,7 +97,7 @@ async def _handle(
     controller = entry.runtime_data.controller
     try:
         fields = await read_json_object(request, MAX_BODY_BYTES)
-        status = _action(fields)(hass, entry, limiter, fields)
+        status = _action(fields)(hass, entry, limiter, request.remote or "", fields)
     except RequestError as err:
         return error_response(err.status, str(err))
     current = controller.current
@@ -107,6 +122,7 @@ def _start(
     hass: HomeAssistant,
     entry: DashboardCastConfigEntry,
     limiter: StartRateLimiter,
+    caller: str,
     fields: dict[str, Any],
 ) -> str:
     try:
@@ -115,7 +131,7 @@ def _start(
         raise RequestError(HTTPStatus.BAD_REQUEST, f"Invalid field: {err}") from None
     except ServiceValidationError as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
-    if not limiter.allow():
+    if not limiter.allow(caller):
         raise RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
     try:
         entry.runtime_data.controller.async_request_start(**arguments)
@@ -128,6 +144,7 @@ def _stop(
     hass: HomeAssistant,
     entry: DashboardCastConfigEntry,
     limiter: StartRateLimiter,
+    caller: str,
     fields: dict[str, Any],
 ) -> str:
     if fields:
@@ -145,6 +162,7 @@ def _status(
     hass: HomeAssistant,
     entry: DashboardCastConfigEntry,
     limiter: StartRateLimiter,
+    caller: str,
     fields: dict[str, Any],
 ) -> str:
     return "ok"
