@@ -21,7 +21,7 @@ from homeassistant.components.media_player.const import MediaPlayerState
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
-from .cast import (
+from .cast_target import (
     CastTarget,
     interruption,
     is_available,

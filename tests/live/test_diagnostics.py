@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.dashboard_cast.auth import async_get_refresh_token
+from custom_components.dashboard_cast.auth import SYSTEM_USER_NAME
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -38,8 +38,8 @@ async def test_diagnostics_callbacks_and_secrets(
     assert await async_setup_component(hass, "diagnostics", {})
     tv = cast_devices[TV]
     entry, player = await add_player(hass, tv, "lovelace/0")
-    events = async_capture_events(hass, "dashboard_cast_session_started")
-    events += async_capture_events(hass, "dashboard_cast_session_ended")
+    started = async_capture_events(hass, "dashboard_cast_session_started")
+    ended = async_capture_events(hass, "dashboard_cast_session_ended")
     callback_url, received, runner = await callback_server([])
     webhook = f"{base_url}/api/webhook/{entry.data['webhook_id']}"
     try:
@@ -50,6 +50,9 @@ async def test_diagnostics_callbacks_and_secrets(
             await wait_for(lambda: state_of(hass, player) == "playing")
             session = entry.runtime_data.streamer.session
             assert session is not None
+            # The session's own login, to look for below.
+            (user,) = [u for u in await hass.auth.async_get_users() if u.name == SYSTEM_USER_NAME]
+            (refresh_token,) = [t.token for t in user.refresh_tokens.values()]
             await wait_for(lambda: session.stats.frames_in > 0)
             # The page is still once loaded; repeats keep the frame rate.
             await wait_for(lambda: session.stats.frames_out > session.stats.frames_in)
@@ -89,7 +92,6 @@ async def test_diagnostics_callbacks_and_secrets(
 
     # No secret anywhere a user, a log reader or an automation could see it.
     token = session.token
-    refresh_token = await async_get_refresh_token(hass)
     attributes = str(hass.states.get(player).attributes)  # type: ignore[union-attr]
     ours = "\n".join(
         record.getMessage()
@@ -98,7 +100,7 @@ async def test_diagnostics_callbacks_and_secrets(
     )
     for secret in (token, refresh_token, entry.data["webhook_id"], CALLBACK_SECRET):
         assert secret not in json.dumps(diagnostics)
-        assert secret not in json.dumps([event.data for event in events])
+        assert secret not in json.dumps([event.data for event in started + ended])
         assert secret not in json.dumps(statuses)
         assert secret not in attributes
         assert secret not in ours

@@ -199,10 +199,6 @@ async def test_camera_preview_is_latest_frame(
     assert await async_get_stream_source(hass, camera) is None
 
 
-# Revoking the session's token closes the frontend's websocket in Chromium; the
-# heartbeat timer of that websocket inside aiohttp can outlive the test (Home
-# Assistant's timer, as in test_last_entry_removal_removes_system_user).
-@pytest.mark.parametrize("expected_lingering_timers", [True])
 async def test_dashboard_renders_logged_in_as_read_only_system_user(
     hass: HomeAssistant, streamer: TargetStreamer, base_url: str
 ) -> None:

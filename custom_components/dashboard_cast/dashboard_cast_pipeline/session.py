@@ -50,6 +50,16 @@ WATCH_INTERVAL = 0.5
 HANG_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
 CLOSE_TIMEOUT = 3.0
+# Home Assistant's frontend keeps a websocket open with the session's token.
+# Closing it from the page before the page goes lets Home Assistant end that
+# connection the usual way, before the token is revoked (for a revoked token
+# Home Assistant cuts the connection off, and leaves its heartbeat timer).
+FRONTEND_DISCONNECT = """async () => {
+  const frontend = await Promise.race([
+    window.hassConnection, new Promise((done) => setTimeout(done, 500)),
+  ]);
+  frontend?.conn?.close();
+}"""
 PART_ENCODER = "encoder"
 PART_BROWSER = "browser"
 PART_PAGE = "page"
@@ -315,9 +325,11 @@ class StreamSession:
 
     async def _close_page(self, *, page_answers: bool = True) -> None:
         """Stop capturing and close the page's context; the browser may be gone or hung."""
-        capture, context = self.capture, self._context
+        capture, context, page = self.capture, self._context, self._page
         self._context = self._page = None
         closing: list[Callable[[], Awaitable[None]]] = []
+        if page is not None and page_answers and self._own_site:
+            closing.append(lambda: page.evaluate(FRONTEND_DISCONNECT))
         if capture is not None:
             closing.append(lambda: capture.stop(page_answers=page_answers))
         if context is not None:

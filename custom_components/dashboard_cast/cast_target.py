@@ -1,5 +1,8 @@
 """Everything Google Cast: the target's cast entity, driven through the cast integration.
 
+Not named cast.py: Home Assistant's cast integration takes an integration's
+cast.py for a cast platform of its own (media browser hooks).
+
 What a cast device shows is read from its media_player entity; it is told what
 to play with media_player.play_media and to quit with turn_off. This module knows
 what those states and attributes mean for us, and how the cast connection fails.
