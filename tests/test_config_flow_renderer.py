@@ -111,14 +111,18 @@ async def test_renderer_step_says_to_wait_after_guessing(
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-def announced(url: str, secret: str = SECRET) -> HassioServiceInfo:
-    """What the hassio integration hands the flow for the add-on at url."""
+def announced(url: str, secret: str = SECRET, uuid: str = "d" * 32) -> HassioServiceInfo:
+    """What the hassio integration hands the flow for the add-on at url.
+
+    Each announcement has a uuid of its own (the add-on announces itself at every
+    start); its slug stays.
+    """
     host, port = url.removeprefix("http://").split(":")
     return HassioServiceInfo(
         config={"host": host, "port": int(port), "secret": secret, "addon": "Renderer"},
         name="Dashboard Cast Renderer",
         slug="local_dashboard_cast_renderer",
-        uuid="d" * 32,
+        uuid=uuid,
     )
 
 
@@ -140,13 +144,13 @@ async def test_discovered_renderer_sets_up_a_screen_and_entries_follow_it(
     entry = result["result"]
     assert entry.options[CONF_RENDERER_URL] == renderer
 
-    assert entry.options[CONF_RENDERER_ADDON] == "d" * 32
+    assert entry.options[CONF_RENDERER_ADDON] == "local_dashboard_cast_renderer"
 
-    # The add-on moved to another port and made a new secret: its entry follows.
+    # Restarted on another port with a new secret (a new announcement): its entry follows.
     moved = renderer.rsplit(":", 1)[0] + ":8123"
     new_secret = "a-new-secret-" + "5" * 20
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=announced(moved, new_secret)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=announced(moved, new_secret, "f" * 32)
     )
     assert result == result | {"type": FlowResultType.ABORT, "reason": "renderer_configured"}
     assert entry.options[CONF_RENDERER_URL] == moved

@@ -239,7 +239,9 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         renderer = {
             CONF_RENDERER_URL: url,
             CONF_RENDERER_SECRET: config["secret"],
-            CONF_RENDERER_ADDON: discovery_info.uuid,
+            # The add-on's slug: the same across its restarts (each announcement
+            # has a uuid of its own).
+            CONF_RENDERER_ADDON: discovery_info.slug,
         }
         self.hass.data[DATA_DISCOVERED_RENDERER] = renderer
         if self._follow_renderer(renderer):

@@ -42,8 +42,8 @@ CONF_BASE_URL: Final = "base_url"
 # A renderer service (dashboard_cast_pipeline.server) to render on instead of in this process.
 CONF_RENDERER_URL: Final = "renderer_url"
 CONF_RENDERER_SECRET: Final = "renderer_secret"  # noqa: S105 - an option's name
-# The renderer add-on's discovery id, for entries that render on it: discovery
-# moves these entries, and only these, when the add-on's address or secret changes.
+# The renderer add-on's slug, for entries that render on it: discovery moves
+# these entries, and only these, when the add-on's address or secret changes.
 CONF_RENDERER_ADDON: Final = "renderer_addon"
 
 # Accept webhook calls from outside the local network (off: local only).
