@@ -30,6 +30,8 @@ from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
     find_chromium,
 )
 
+from .media import serve
+
 
 class BrowserService:
     """Serve on host; count connections, timeouts and the queries clients sent."""
@@ -57,11 +59,7 @@ class BrowserService:
         app.router.add_get("/json/version", self._version)
         app.router.add_get("/", self._connect)
         app.router.add_get("/chromium", self._connect)
-        self._runner = web.AppRunner(app, shutdown_timeout=1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app, self.host, shutdown_timeout=1)
 
     async def stop(self) -> None:
         """Close every connection (and so every browser), then stop serving."""

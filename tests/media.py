@@ -12,6 +12,7 @@ import tempfile
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.priority import descendants
 
@@ -127,6 +128,18 @@ async def probe(url: str) -> dict[str, Any]:
 def close_to(colour: tuple[int, int, int], expected: tuple[int, int, int], tol: int = 24) -> bool:
     """Tell whether two colours match within the loss of JPEG and H.264."""
     return all(abs(a - b) <= tol for a, b in zip(colour, expected, strict=True))
+
+
+async def serve(
+    app: web.Application, host: str = "127.0.0.1", **runner_options: Any
+) -> tuple[web.AppRunner, int]:
+    """Serve app on a free port of host (loopback); its runner (to clean up) and port."""
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
 
 
 def session_folders() -> list[Path]:

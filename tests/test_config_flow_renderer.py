@@ -28,26 +28,23 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
+from .media import serve
 from .test_without_playwright import no_playwright  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("socket_enabled", "no_playwright")
 SECRET = "flow-test-secret-" + "9" * 16
 
 
-async def serve(pool: BrowserPool, work_dir: Path) -> tuple[str, web.AppRunner]:
+async def serve_renderer(pool: BrowserPool, work_dir: Path) -> tuple[str, web.AppRunner]:
     """The renderer service on a free loopback port; its address and runner."""
-    runner = web.AppRunner(RendererService(SECRET, pool, "ffmpeg", work_dir).app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(RendererService(SECRET, pool, "ffmpeg", work_dir).app())
     return f"http://127.0.0.1:{port}", runner
 
 
 @pytest.fixture
 async def renderer(tmp_path: Path) -> AsyncGenerator[str]:
     """A renderer service that launches its own Chromium (it never does here)."""
-    url, runner = await serve(BrowserPool(), tmp_path)
+    url, runner = await serve_renderer(BrowserPool(), tmp_path)
     yield url
     await runner.cleanup()
 
@@ -55,7 +52,9 @@ async def renderer(tmp_path: Path) -> AsyncGenerator[str]:
 @pytest.fixture
 async def renderer_without_browser(tmp_path: Path) -> AsyncGenerator[str]:
     """A renderer service set to drive a browser endpoint that does not answer."""
-    url, runner = await serve(BrowserPool(cdp_url="ws://127.0.0.1:9/chromium?token=t"), tmp_path)
+    url, runner = await serve_renderer(
+        BrowserPool(cdp_url="ws://127.0.0.1:9/chromium?token=t"), tmp_path
+    )
     yield url
     await runner.cleanup()
 

@@ -27,6 +27,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
 from .conftest import CALLBACK_SECRET
+from .media import serve
 
 FAST_RETRIES = (0.01, 0.02, 0.04)
 
@@ -148,11 +149,7 @@ async def callback_server(
 
     app = web.Application()
     app.router.add_post("/status", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app)
     return f"http://127.0.0.1:{port}/status", received, runner
 
 

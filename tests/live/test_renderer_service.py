@@ -27,7 +27,7 @@ from ..cross_origin import (
     check_blocking_reload,
     check_stream_serving,
 )
-from ..media import browser_pids, close_to, colour_of, pipeline_processes
+from ..media import browser_pids, close_to, colour_of, pipeline_processes, serve
 from .conftest import BLUE, RED, ColourPage, wait_for, wait_for_colour
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -283,11 +283,7 @@ async def test_a_slow_page_holds_up_no_other_start(
 
     app = web.Application()
     app.router.add_get("/", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app)
     try:
         slow_start = asyncio.create_task(
             renderer.call("POST", "/sessions", {"url": f"http://127.0.0.1:{port}/"})
