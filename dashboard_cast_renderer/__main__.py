@@ -58,7 +58,7 @@ def main() -> None:
     try:
         service = RendererService(
             secret,
-            BrowserPool(args.chromium, cdp_url=args.cdp_url),
+            BrowserPool(args.chromium, cdp_url=args.cdp_url, temp_dir=args.work_dir / "browser"),
             args.ffmpeg,
             args.work_dir,
             args.session_ttl,

@@ -104,7 +104,11 @@ async def run(data_dir: Path) -> None:
     try:
         service = RendererService(
             secret,
-            BrowserPool(None, cdp_url=options.get("cdp_url") or None),
+            BrowserPool(
+                None,
+                cdp_url=options.get("cdp_url") or None,
+                temp_dir=DEFAULT_WORK_DIR / "browser",
+            ),
             "ffmpeg",
             DEFAULT_WORK_DIR,
         )

@@ -61,14 +61,16 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all entries share: the browser, the stream view."""
     registry = StreamRegistry()
+    # Session folders (and Chromium's leftovers) of a Home Assistant that crashed
+    # are swept now: nothing runs yet.
+    work_dir = instance_work_dir(hass)
+    await hass.async_add_executor_job(sweep_work_dir, work_dir)
     pool = BrowserPool(
         on_launch_error=lambda error: raise_chromium_issue(hass, error),
         on_launch=lambda: delete_chromium_issue(hass),
+        temp_dir=work_dir / "browser",
     )
     can_render = await hass.async_add_executor_job(playwright_importable)
-    # Session folders of a Home Assistant that crashed are swept now: none runs yet.
-    work_dir = instance_work_dir(hass)
-    await hass.async_add_executor_job(sweep_work_dir, work_dir)
     hass.data[DATA_DOMAIN] = DomainData(
         pool=pool,
         registry=registry,

@@ -8,8 +8,10 @@ import contextlib
 import importlib.util
 import logging
 import os
+from pathlib import Path
 import shutil
 import signal
+import tempfile
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -47,6 +49,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "googl
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
 DRIVER_NAME = "node"
+# The only variables of ours Chromium sees (HOME and TMPDIR are set to its own folder).
+BROWSER_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
 CLOSE_TIMEOUT = 5.0
 # A browser no stream has used for this long is closed.
 BROWSER_IDLE_SECONDS = 60.0
@@ -65,6 +69,19 @@ def chromium_processes(root: int | None = None) -> list[int]:
         for pid, name in descendants(os.getpid() if root is None else root).items()
         if name.startswith(CHROMIUM_PROCESS_NAMES)
     ]
+
+
+def browser_environment(temp_dir: Path) -> dict[str, str | float | bool]:
+    """What Chromium gets of our environment: only what it needs to run.
+
+    A browser opens any page; Home Assistant's environment (or the add-on's
+    SUPERVISOR_TOKEN) stays out of it.
+    """
+    env: dict[str, str | float | bool] = {
+        key: os.environ[key] for key in BROWSER_ENVIRONMENT if key in os.environ
+    }
+    env["HOME"] = env["TMPDIR"] = str(temp_dir)
+    return env
 
 
 def _new_driver(before: set[int]) -> int | None:
@@ -108,8 +125,12 @@ class BrowserPool:
         on_launch_error: Callable[[str], None] = lambda error: None,
         on_launch: Callable[[], None] = lambda: None,
         cdp_url: str | None = None,
+        temp_dir: Path | None = None,
     ) -> None:
         """Initialize; nothing starts until the first acquire.
+
+        temp_dir: Chromium's HOME and TMPDIR, so what it leaves after a crash is
+        where its owner sweeps (default: a folder of its own in the temp folder).
 
         cdp_url: drive a browser that already runs (a browserless-style DevTools
         endpoint, see cdp.py) instead of launching Chromium; closing only
@@ -120,6 +141,7 @@ class BrowserPool:
         """
         self._executable_path = executable_path
         self._cdp_url = cdp_url
+        self._temp_dir = temp_dir or Path(tempfile.gettempdir()) / "dashboard_cast_browser"
         self._idle_seconds = idle_seconds
         self._on_launch_error = on_launch_error
         self._on_launch = on_launch
@@ -256,8 +278,14 @@ class BrowserPool:
                     endpoint = await cdp.websocket_url(http, self._cdp_url)
                 self._browser = await playwright.chromium.connect_over_cdp(endpoint)
             else:
+                await asyncio.to_thread(
+                    self._temp_dir.mkdir, mode=0o700, parents=True, exist_ok=True
+                )
                 self._browser = await playwright.chromium.launch(
-                    executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
+                    executable_path=executable,
+                    args=list(CHROMIUM_ARGS),
+                    headless=True,
+                    env=browser_environment(self._temp_dir),
                 )
         except Exception as err:
             await playwright.stop()
