@@ -306,19 +306,11 @@ async def test_chromium_that_does_not_start_fails_cleanly(
 
 
 async def test_chromium_gets_none_of_our_environment(
-    hass: HomeAssistant,
-    base_url: str,
-    config_entry: MockConfigEntry,
-    colour_page: ColourPage,
-    monkeypatch: pytest.MonkeyPatch,
+    hass: HomeAssistant, streamer: TargetStreamer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret in Home Assistant's environment never reaches the browser; its temp is ours."""
-    monkeypatch.setenv("SUPERVISOR_TOKEN", "not-for-any-page-" + "4" * 16)
-    hass.config_entries.async_update_entry(
-        config_entry, options={**config_entry.options, CONF_DASHBOARD: colour_page.url}
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    session = await config_entry.runtime_data.streamer.async_start()
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "not-for-any-page-" + "4" * 16)  # before it launches
+    session = await streamer.async_start()
     await asyncio.wait_for(session.wait_playable(), 30)
     domain = hass.data[DATA_DOMAIN]
     processes = domain.pool.processes()
@@ -329,5 +321,3 @@ async def test_chromium_gets_none_of_our_environment(
     # The browser process itself (its helpers write their titles over theirs).
     (browser,) = [pid for pid in processes if psutil.Process(pid).ppid() == domain.pool._driver_pid]
     assert f"TMPDIR={domain.work_dir / 'browser'}".encode() in environs[browser]
-    assert await hass.config_entries.async_unload(config_entry.entry_id)
-    await release_pipeline(hass)
