@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
+import ssl
 import sys
 
 from aiohttp import web
@@ -27,7 +28,12 @@ CDP_URL_VARIABLE = "DASHBOARD_CAST_CDP_URL"
 def main() -> None:
     """Parse the command line and serve until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m dashboard_cast_renderer")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on: the one Home Assistant and the cast devices reach"
+        " (default: this machine only)",
+    )
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
     parser.add_argument(
@@ -49,6 +55,13 @@ def main() -> None:
         default=DEFAULT_SESSION_TTL,
         help="stop a session nobody asked after for this many seconds (its Home Assistant is gone)",
     )
+    parser.add_argument(
+        "--certfile",
+        type=Path,
+        help="serve https with this certificate (PEM): Home Assistant then sends dashboards'"
+        " logins to a renderer on another machine",
+    )
+    parser.add_argument("--keyfile", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     logging.basicConfig(
@@ -65,7 +78,11 @@ def main() -> None:
         )
     except ValueError as err:
         sys.exit(f"{SECRET_VARIABLE}: {err}")
-    web.run_app(service.app(), host=args.host, port=args.port, print=None)
+    tls = None
+    if args.certfile is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certfile, args.keyfile)
+    web.run_app(service.app(), host=args.host, port=args.port, ssl_context=tls, print=None)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,19 @@ def source_address() -> str:
         return address
 
 
+async def lan_address(supervisor: Supervisor) -> str | None:
+    """The host's address on the LAN: as the Supervisor says, else as routing says."""
+    try:
+        if host := await supervisor.host_address():
+            return host
+    except (ApiError, OSError, KeyError, ValueError) as err:
+        _LOGGER.warning("The Supervisor did not say the host's address: %s", err)
+    try:
+        return source_address()
+    except OSError:
+        return None
+
+
 async def run(data_dir: Path) -> None:
     """Serve until SIGTERM; announce while serving."""
     options = load_options(data_dir)
@@ -116,19 +129,23 @@ async def run(data_dir: Path) -> None:
         raise SystemExit(f"The secret option: {err}") from err
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - the LAN's cast devices pull
-    _LOGGER.info("Renderer listening on port %s", port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, stopping.set)
     async with aiohttp.ClientSession() as http:
         supervisor = Supervisor(http, os.environ.get("SUPERVISOR_TOKEN", ""))
+        host = await lan_address(supervisor)
+        # The address Home Assistant and the cast devices use (and this machine's
+        # loopback), no other: not the containers' networks, nor a VPN's.
+        for address in dict.fromkeys(["127.0.0.1", *([host] if host else [])]):
+            await web.TCPSite(runner, address, port).start()
+            _LOGGER.info("Renderer listening on %s:%s", address, port)
         uuid: str | None = None
         try:
-            host = await supervisor.host_address() or source_address()
-            uuid = await supervisor.announce({"host": host, "port": port, "secret": secret})
-            _LOGGER.info("Announced to Home Assistant at %s:%s", host, port)
+            if host is not None:
+                uuid = await supervisor.announce({"host": host, "port": port, "secret": secret})
+                _LOGGER.info("Announced to Home Assistant at %s:%s", host, port)
         except (ApiError, OSError, KeyError, ValueError) as err:
             # Setting the renderer up by hand still works (address, and the secret option).
             _LOGGER.warning("Could not announce the renderer to Home Assistant: %s", err)

@@ -68,23 +68,26 @@ async def serve_red_page() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/"
 
 
-async def wait_healthy(http: ClientSession, base: str, data: Path) -> tuple[dict[str, str], str]:
-    """Until the add-on answers /health with the secret it made; its auth header, Chromium."""
+async def wait_healthy(
+    http: ClientSession, base: str, data: Path
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Until the add-on answers /health with the secret it made; its auth header, the answer."""
     async with asyncio.timeout(60):
         while True:
             try:
                 headers = {"Authorization": f"Bearer {(data / 'secret').read_text()}"}
                 async with http.get(base + "/api/renderer/health", headers=headers) as answer:
-                    return headers, str((await answer.json())["chromium"])
+                    health: dict[str, Any] = await answer.json()
+                    return headers, health
             except OSError, ValueError:
                 await asyncio.sleep(0.3)
 
 
 async def render_red(http: ClientSession, base: str, headers: dict[str, str], url: str) -> float:
     """Render the page; the share of red pixels in a decoded segment of its stream."""
-    async with http.post(
-        base + "/api/renderer/sessions", json={"url": url, "fps": 5}, headers=headers
-    ) as answer:
+    # The page is on loopback, which a page reaches only when its origin is allowed.
+    body = {"url": url, "fps": 5, "allowed_origins": [url.rstrip("/")]}
+    async with http.post(base + "/api/renderer/sessions", json=body, headers=headers) as answer:
         assert answer.status == 201, await answer.text()
         session = await answer.json()
     async with asyncio.timeout(60):
@@ -135,8 +138,11 @@ async def check(image: dict[str, Any], data: Path, port: int) -> list[tuple[str,
         rows.append(("secret made and kept in /data/secret, mode", oct(mode)))
         share = await render_red(http, base, headers, page_url)
         rows.append(("first playable stream after start", f"{time.monotonic() - started:.1f} s"))
-        _, chromium = await wait_healthy(http, base, data)  # it launches with the first session
-        rows.append(("Chromium", chromium))
+        _, health = await wait_healthy(http, base, data)  # it launches with the first session
+        rows.append(("Chromium", str(health["chromium"])))
+        isolation = health["isolation"]
+        rows.append(("Chromium runs as", f"{isolation['user']}, sandbox {isolation['sandbox']}"))
+        assert isolation == {"sandbox": True, "user": "dashboard-cast", "sandbox_off_reason": None}
         rows.append(("red pixels in a decoded segment", f"{share:.0%}"))
         assert share > 0.9, share
     addon.send_signal(signal.SIGTERM)

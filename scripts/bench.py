@@ -306,7 +306,8 @@ async def run_case(
     """Start one case with the action, measure it, stop it."""
     spec = CASES[name]
     reduce_motion = spec.get("reduce_motion", True)
-    await set_options(ha, entry_id, reduce_motion=reduce_motion)
+    # The test site is on loopback, which pages reach only when allow-listed.
+    await set_options(ha, entry_id, reduce_motion=reduce_motion, allowed_origins=[site.url])
     await ha.wait_for_state(player, {"off"})
     dashboard = {
         "static": f"{site.url}/static",

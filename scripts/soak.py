@@ -44,6 +44,7 @@ from bench import (  # noqa: E402
     print_table,
     roles,
     running_home_assistant,
+    set_options,
 )
 import develop  # noqa: E402
 
@@ -275,7 +276,7 @@ async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) 
     await site.start()
     try:
         async with running_home_assistant("soak", port) as ha:
-            targets = await add_targets(ha, devices)
+            targets = await add_targets(ha, devices, site)
             print("  warm-up", file=sys.stderr)
             await warm_up(ha, targets)
             await asyncio.sleep(IDLE_CLOSE_SECONDS)
@@ -310,8 +311,11 @@ async def soak(port: int, ops: int, crashes: int, seed: int, faults: list[str]) 
     return result
 
 
-async def add_targets(ha: HomeAssistant, devices: list[CastDevice]) -> list[Target]:
-    """The TVs through the cast flow, and a Dashboard Cast entry for each."""
+async def add_targets(ha: HomeAssistant, devices: list[CastDevice], site: TestSite) -> list[Target]:
+    """The TVs through the cast flow, and a Dashboard Cast entry for each.
+
+    Each allows the test site: it is on loopback, which pages reach only when allow-listed.
+    """
     await ha.flow("cast", {"known_hosts": [device.host for device in devices]})
     targets = []
     for device in devices:
@@ -322,6 +326,7 @@ async def add_targets(ha: HomeAssistant, devices: list[CastDevice]) -> list[Targ
             "/api/config/config_entries/options/flow", {"handler": entry["result"]["entry_id"]}
         )
         webhook = flow["description_placeholders"]["webhook_url"].rsplit("/", 1)[1]
+        await set_options(ha, entry["result"]["entry_id"], allowed_origins=[site.url])
         player = cast + "_dashboard"
         await ha.wait_for_state(player, {"off"})
         targets.append(Target(device, player, f"{ha.base}/api/webhook/{webhook}"))

@@ -138,7 +138,8 @@ async def _browser() -> AsyncIterator[str]:
     """A Chromium of its own; yields its DevTools websocket address, kills it after."""
     with tempfile.TemporaryDirectory(prefix="browser-service-") as profile:
         process = await asyncio.create_subprocess_exec(
-            find_chromium() or "chromium", *CHROMIUM_ARGS, "--headless",
+            # Root runs the tests; a farm's browser runs in a container of its own.
+            find_chromium() or "chromium", *CHROMIUM_ARGS, "--no-sandbox", "--headless",
             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

@@ -7,6 +7,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
@@ -209,6 +210,46 @@ async def test_options_flow_rejects_bad_dashboard(
     await hass.async_block_till_done()  # the options flow schedules a reload
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options[CONF_DASHBOARD] == "https://example.com/board?x=1"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["ftp://192.168.1.30", "http://192.168.1.30:3000/path", "192.168.1.30", "http://u:p@nas.lan"],
+)
+async def test_options_flow_allowed_sites(
+    hass: HomeAssistant, config_entry: MockConfigEntry, origin: str
+) -> None:
+    """Allowed sites are origins only; they are saved in canonical form, and cleared to none."""
+    before = dict(config_entry.options)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, CONF_ALLOWED_ORIGINS: [origin]}
+    )
+    assert result["errors"] == {CONF_ALLOWED_ORIGINS: "invalid_origin"}
+    assert dict(config_entry.options) == before
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **VALID_OPTIONS,
+            CONF_ALLOWED_ORIGINS: [
+                "HTTP://NAS.lan:80/",
+                " https://192.168.1.30:3000 ",
+                "http://nas.lan",
+            ],
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options[CONF_ALLOWED_ORIGINS] == [
+        "http://nas.lan",
+        "https://192.168.1.30:3000",
+    ]
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, CONF_ALLOWED_ORIGINS: []}
+    )
+    await hass.async_block_till_done()
+    assert CONF_ALLOWED_ORIGINS not in config_entry.options
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ async def test_a_valid_start_does_start(
     client = await hass_client_no_auth()
     response = await client.post(
         "/api/webhook/living-room-webhook",
-        json={"action": "start", "dashboard": "http://127.0.0.1:9/", "zoom": 1.5},
+        json={"action": "start", "dashboard": "lovelace/0", "zoom": 1.5},
     )
     assert response.status == 200
     entry = hass.config_entries.async_entries(DOMAIN)[0]

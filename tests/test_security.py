@@ -14,8 +14,14 @@ from aiohttp import web
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
 
-from custom_components.dashboard_cast.const import CONF_BASE_URL, CONF_WEBHOOK_REMOTE, DOMAIN
+from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
+    CONF_BASE_URL,
+    CONF_WEBHOOK_REMOTE,
+    DOMAIN,
+)
 from custom_components.dashboard_cast.dashboard_cast_pipeline.redact import text_for_logs
 from custom_components.dashboard_cast.status_callback import SIGNATURE_HEADER, StatusCallbacks
 from custom_components.dashboard_cast.webhooks import MAX_BODY_BYTES
@@ -153,12 +159,21 @@ async def callback_server(
     return f"http://127.0.0.1:{port}/status", received, runner
 
 
+def allow_receiver(hass: HomeAssistant, entry: MockConfigEntry, url: str) -> None:
+    """Allow-list the receiver's origin: callbacks go to loopback only when allowed."""
+    origin = str(URL(url).origin())
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_ALLOWED_ORIGINS: [origin]}
+    )
+
+
 @pytest.mark.usefixtures("socket_enabled")
 async def test_status_callback_is_signed_and_retried(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
     """Two failures, then delivery: three attempts, each verifiably signed."""
     url, received, runner = await callback_server([500, 503])
+    allow_receiver(hass, config_entry, url)
     callbacks = StatusCallbacks(hass, config_entry)
     try:
         with patch("custom_components.dashboard_cast.status_callback.RETRY_DELAYS", FAST_RETRIES):
@@ -180,6 +195,7 @@ async def test_status_callback_gives_up_after_three_retries(
     The retries wait 2, 4 and 8 s on Home Assistant's clock: the test skips them.
     """
     url, received, runner = await callback_server([500] * 10)
+    allow_receiver(hass, config_entry, url)
     callbacks = StatusCallbacks(hass, config_entry)
     secret_url = url.replace("http://", "http://user:hunter2@") + "?key=abc"
     try:
@@ -209,6 +225,7 @@ async def test_status_callback_never_blocks(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
     """Sending returns at once, whatever the receiver does."""
+    allow_receiver(hass, config_entry, "http://127.0.0.1:9")
     callbacks = StatusCallbacks(hass, config_entry)
     with patch("custom_components.dashboard_cast.status_callback.RETRY_DELAYS", (60.0,)):
         task = callbacks.async_send("http://127.0.0.1:9/status", {"event": "failed"})

@@ -37,7 +37,7 @@ from .issues import (
     async_check_ffmpeg,
     async_check_stream_address,
     check_renderer,
-    delete_chromium_issue,
+    chromium_started,
     delete_target_missing_issue,
     raise_chromium_issue,
     raise_target_missing_issue,
@@ -67,7 +67,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await hass.async_add_executor_job(sweep_work_dir, work_dir)
     pool = BrowserPool(
         on_launch_error=lambda error: raise_chromium_issue(hass, error),
-        on_launch=lambda: delete_chromium_issue(hass),
+        on_launch=lambda isolation: chromium_started(hass, isolation),
         temp_dir=work_dir / "browser",
     )
     can_render = await hass.async_add_executor_job(playwright_importable)

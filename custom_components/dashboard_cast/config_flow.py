@@ -34,6 +34,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CAST_DOMAIN,
+    CONF_ALLOWED_ORIGINS,
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
@@ -51,6 +52,7 @@ from .dashboard_cast_pipeline.browser import playwright_importable
 from .dashboard_cast_pipeline.client import RendererClient, RendererError
 from .dashboard_cast_pipeline.options import STREAM_OPTIONS, stream_option_values
 from .fields import option_selector
+from .url_policy import InvalidOriginError, normalize_origin
 
 # The renderer add-on Supervisor announced last: the setup of another screen offers it.
 DATA_DISCOVERED_RENDERER: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_discovered_renderer")
@@ -363,6 +365,16 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 options.pop(CONF_BASE_URL, None)
                 if base_url is not None:
                     options[CONF_BASE_URL] = base_url
+            try:
+                origins = sorted(
+                    {normalize_origin(value) for value in user_input.get(CONF_ALLOWED_ORIGINS, [])}
+                )
+            except InvalidOriginError:
+                errors[CONF_ALLOWED_ORIGINS] = "invalid_origin"
+            else:
+                options.pop(CONF_ALLOWED_ORIGINS, None)
+                if origins:
+                    options[CONF_ALLOWED_ORIGINS] = origins
             errors |= await self._validate_renderer(user_input, options)
             if not errors:
                 return self.async_create_entry(data=options)
@@ -378,6 +390,9 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),
                 probatio.Required(CONF_WEBHOOK_REMOTE): BooleanSelector(),
+                probatio.Optional(CONF_ALLOWED_ORIGINS): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.URL, multiple=True)
+                ),
                 probatio.Optional(CONF_RENDERER_URL): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.URL)
                 ),

@@ -46,6 +46,9 @@ CONF_RENDERER_SECRET: Final = "renderer_secret"  # noqa: S105 - an option's name
 # these entries, and only these, when the add-on's address or secret changes.
 CONF_RENDERER_ADDON: Final = "renderer_addon"
 
+# Origins (scheme://host:port) anyone who may start can show, and pages may
+# reach even on loopback or the LAN (url_policy.py).
+CONF_ALLOWED_ORIGINS: Final = "allowed_origins"
 # Accept webhook calls from outside the local network (off: local only).
 CONF_WEBHOOK_REMOTE: Final = "webhook_remote"
 # Config entry data: the secret that signs status callbacks.

@@ -64,6 +64,9 @@ CALLBACK_EVENTS = {
     EVENT_SESSION_ENDED: "ended",
     EVENT_SESSION_FAILED: "failed",
 }
+# What a status callback says of a failure: the detail (which may tell what a
+# page could or could not reach) stays in Home Assistant's log and events.
+CALLBACK_FAILURE = "The session failed; Home Assistant's log has the details"
 DEVICE_REASONS = {EndReason.TAKEN_OVER, EndReason.STOPPED_ON_DEVICE, EndReason.UNAVAILABLE}
 
 
@@ -365,4 +368,6 @@ class CastController:
         self._hass.bus.async_fire(event_type, data)
         if request.callback_url is not None:
             status = {"event": CALLBACK_EVENTS[event_type], "timestamp": time.time(), **data}
+            if error is not None:  # the caller outside learns that it failed, not how
+                status["error"] = CALLBACK_FAILURE
             self._callbacks.async_send(request.callback_url, status)

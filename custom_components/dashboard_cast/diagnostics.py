@@ -21,9 +21,10 @@ from .const import (
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
 )
+from .dashboard_cast_pipeline.client import RendererError
 from .dashboard_cast_pipeline.redact import text_for_logs, url_for_logs
 from .data import DashboardCastConfigEntry
-from .streamer import DATA_DOMAIN
+from .streamer import DATA_DOMAIN, TargetStreamer
 
 TO_REDACT = {CONF_WEBHOOK_ID, CONF_CALLBACK_SECRET, CONF_RENDERER_SECRET}
 
@@ -56,6 +57,7 @@ async def async_get_config_entry_diagnostics(
             "ffmpeg_cpu_seconds": round(ffmpeg, 2),
         }
     ffmpeg_version, _ = await get_ffmpeg_manager(hass).async_get_version()
+    isolation = domain.pool.isolation
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -71,12 +73,15 @@ async def async_get_config_entry_diagnostics(
         },
         "pipeline": pipeline,
         "browser": {
+            # Home Assistant's own Chromium; a renderer reports its own in "renderer".
+            "isolation": None if isolation is None else isolation.as_dict(),
             "running": domain.pool.running,
             "launches": domain.pool.launches,
             "chromium_cpu_seconds": round(
                 await hass.async_add_executor_job(domain.pool.cpu_seconds), 2
             ),
         },
+        "renderer": await _renderer_health(streamer),
         "status_callbacks": {
             "delivered": data.callbacks.delivered,
             "failed": data.callbacks.failed,
@@ -88,6 +93,17 @@ async def async_get_config_entry_diagnostics(
             "playwright": await hass.async_add_executor_job(_package_version, "playwright"),
         },
     }
+
+
+async def _renderer_health(streamer: TargetStreamer) -> dict[str, Any] | None:
+    """What the renderer says of itself (its Chromium's isolation too), if the entry has one."""
+    client = streamer.renderer
+    if client is None:
+        return None
+    try:
+        return await client.health()
+    except RendererError as err:
+        return {"error": _scrub(str(err))}
 
 
 def _package_version(name: str) -> str | None:

@@ -12,10 +12,12 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
+from .dashboard_cast_pipeline.isolation import BrowserIsolation
 
 ISSUE_CHROMIUM = "chromium_missing"
 ISSUE_FFMPEG = "ffmpeg_missing"
 ISSUE_PLAYWRIGHT = "playwright_missing"
+ISSUE_UNSANDBOXED = "browser_unsandboxed"
 
 
 def _entry_issue(kind: str, entry: ConfigEntry) -> str:
@@ -37,9 +39,21 @@ def raise_chromium_issue(hass: HomeAssistant, error: str) -> None:
 
 
 @callback
-def delete_chromium_issue(hass: HomeAssistant) -> None:
-    """Chromium started."""
+def chromium_started(hass: HomeAssistant, isolation: BrowserIsolation | None) -> None:
+    """Chromium started: say so if it runs without its sandbox, which the user can install."""
     ir.async_delete_issue(hass, DOMAIN, ISSUE_CHROMIUM)
+    if isolation is None or isolation.sandbox:
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_UNSANDBOXED)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_UNSANDBOXED,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_UNSANDBOXED,
+        translation_placeholders={"user": isolation.user, "reason": isolation.reason or ""},
+    )
 
 
 @callback

@@ -15,13 +15,14 @@ from homeassistant.core import HomeAssistant, ServiceResponse
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import ATTR_SESSION_ID, ATTR_STREAM_URL, DOMAIN
+from .const import ATTR_CALLBACK_URL, ATTR_SESSION_ID, ATTR_STREAM_URL, DOMAIN
 from .dashboard import async_list_views, dashboard_title, list_dashboards
 from .dashboard_cast_pipeline.page import is_url
 from .dashboard_cast_pipeline.redact import url_for_logs
 from .data import DashboardCastConfigEntry
 from .entity import DashboardCastEntity
 from .fields import start_arguments, validated_dashboard
+from .url_policy import async_caller_is_trusted, check_callback_url, check_may_show
 
 PARALLEL_UPDATES = 0
 MEDIA_TYPE_DASHBOARD = "dashboard"
@@ -134,8 +135,10 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
 
     @override
     async def async_play_media(self, media_type: str, media_id: str, **kwargs: Any) -> None:
-        """Show a dashboard path or an http(s) URL."""
-        self._controller.async_request_start(validated_dashboard(media_id))
+        """Show a dashboard path or an http(s) URL (another site: as url_policy allows)."""
+        dashboard = validated_dashboard(media_id)
+        check_may_show(self._entry, dashboard, trusted=await self._caller_is_trusted())
+        self._controller.async_request_start(dashboard)
 
     @override
     async def async_select_source(self, source: str) -> None:
@@ -183,12 +186,29 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         )
 
     async def async_start_session(self, **fields: Any) -> ServiceResponse:
-        """The dashboard_cast.start action: schedule a session, answer its id and URL."""
-        request = self._controller.async_request_start(**start_arguments(fields))
+        """The dashboard_cast.start action: schedule a session, answer its id and URL.
+
+        The caller may see the stream: it shows a dashboard of this instance as
+        the read-only user, or a site the caller may show (url_policy.py).
+        """
+        arguments = start_arguments(fields)
+        trusted = await self._caller_is_trusted()
+        if "dashboard" in arguments:
+            check_may_show(self._entry, arguments["dashboard"], trusted=trusted)
+        if (callback_url := arguments.get(ATTR_CALLBACK_URL)) is not None:
+            check_callback_url(self._entry, callback_url)
+        request = self._controller.async_request_start(**arguments)
         return {
             ATTR_SESSION_ID: request.identity.session_id,
             ATTR_STREAM_URL: self._controller.stream_url,
         }
+
+    async def _caller_is_trusted(self) -> bool:
+        """The user behind the call being handled is an administrator, or there is none."""
+        context = self._context
+        return await async_caller_is_trusted(
+            self.hass, context.user_id if context is not None else None
+        )
 
     async def async_stop_session(self) -> None:
         """The dashboard_cast.stop action."""

@@ -21,14 +21,17 @@ import time
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.aiohttp_client import SERVER_SOFTWARE
 
 from .clock import async_wait
 from .const import CONF_CALLBACK_SECRET, DOMAIN
+from .dashboard_cast_pipeline.egress import EgressPolicy, EgressRefusedError, PolicyResolver
 from .dashboard_cast_pipeline.redact import url_for_logs
+from .url_policy import egress_policy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,10 +65,26 @@ class StatusCallbacks:
         )
 
     async def _deliver(self, url: str, status: dict[str, Any]) -> None:
+        # A session of its own whose lookups keep to the policy: a name that
+        # resolves into the LAN (now, or on a retry) is never connected to.
+        policy = egress_policy(self._entry)
+        connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy))
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": SERVER_SOFTWARE}
+        ) as http:
+            await self._deliver_with(http, policy, url, status)
+
+    async def _deliver_with(
+        self,
+        http: aiohttp.ClientSession,
+        policy: EgressPolicy,
+        url: str,
+        status: dict[str, Any],
+    ) -> None:
         body = json.dumps(status).encode()
         secret: str = self._entry.data[CONF_CALLBACK_SECRET]
-        http = async_get_clientsession(self._hass)
         error = ""
+        parsed = URL(url)
         for delay in (0.0, *RETRY_DELAYS):
             await async_wait(self._hass, delay)
             timestamp = int(time.time())
@@ -74,6 +93,7 @@ class StatusCallbacks:
                 SIGNATURE_HEADER: signature(secret, timestamp, body),
             }
             try:
+                policy.check_literal(parsed.host or "", parsed.port or 0)
                 async with (
                     asyncio.timeout(REQUEST_TIMEOUT),
                     http.post(url, data=body, headers=headers, allow_redirects=False) as response,
@@ -82,7 +102,15 @@ class StatusCallbacks:
                         self.delivered += 1
                         return
                     error = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as err:
+            except EgressRefusedError as err:
+                error = str(err)
+                break  # a literal address will not change on a retry
+            except aiohttp.ClientConnectorError as err:
+                # aiohttp wraps what the policy's resolver refused.
+                error = (
+                    str(err.os_error) if isinstance(err.os_error, EgressRefusedError) else str(err)
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError) as err:
                 error = str(err) or type(err).__name__
         self.failed += 1
         self.last_error = error

@@ -13,6 +13,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
@@ -37,6 +38,7 @@ from .dashboard_cast_pipeline.session import (
     StreamSession,
 )
 from .dashboard_cast_pipeline.watchdog import PipelineStats
+from .url_policy import allowed_origins
 
 
 @dataclass(slots=True)
@@ -59,7 +61,10 @@ def instance_work_dir(hass: HomeAssistant) -> Path:
 def sweep_work_dir(work_dir: Path) -> None:
     """Remove what a crashed Home Assistant left behind; start with an empty folder."""
     shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Others may pass through (Chromium's own account, to its home in here),
+    # not list it; what is inside is private to its owner.
+    work_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+    work_dir.chmod(0o711)  # whatever the umask
 
 
 DATA_DOMAIN: HassKey[DomainData] = HassKey(DOMAIN)
@@ -136,7 +141,8 @@ class TargetStreamer:
         return bool(self._entry.options.get(CONF_RENDERER_URL)) or self._data.can_render
 
     @property
-    def _renderer(self) -> RendererClient | None:
+    def renderer(self) -> RendererClient | None:
+        """A client of the entry's renderer service, if it renders on one."""
         url = self._entry.options.get(CONF_RENDERER_URL)
         if not url:
             return None
@@ -159,11 +165,22 @@ class TargetStreamer:
         async with self._lock:
             await self._stop_locked()
             refresh_token = None
+            renderer = self.renderer
+            if (
+                renderer is not None
+                and not is_url(options.dashboard)
+                and not await renderer.may_carry_logins()
+            ):
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="renderer_insecure",
+                    translation_placeholders={"renderer": renderer.base},
+                )
             if not is_url(options.dashboard):
                 token = await async_create_session_token(self._hass)
                 self._token_id, refresh_token = token.id, token.token
             session: RenderSession
-            if (renderer := self._renderer) is not None:
+            if renderer is not None:
                 hass_url = remote_hass_url(self._hass)
                 session = RemoteSession(
                     renderer,
@@ -175,6 +192,7 @@ class TargetStreamer:
                     None if refresh_token is None else hass_url,
                     refresh_token,
                     on_failure=lambda error: self.on_failure(identity, error),
+                    allowed_origins=allowed_origins(self._entry),
                 )
             else:
                 session = StreamSession(
@@ -187,6 +205,7 @@ class TargetStreamer:
                     on_failure=lambda error: self.on_failure(identity, error),
                     temp_root=self._data.work_dir,
                     registry=self._data.registry,
+                    allowed_origins=allowed_origins(self._entry),
                 )
             self.last_stats = session.stats
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from http import HTTPStatus
 import logging
 from typing import Any
@@ -16,11 +17,19 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util.hass_dict import HassKey
 
-from .const import ATTR_SESSION_ID, CONF_WEBHOOK_REMOTE, DOMAIN, EndReason
+from .const import (
+    ATTR_CALLBACK_URL,
+    ATTR_DURATION,
+    ATTR_SESSION_ID,
+    CONF_WEBHOOK_REMOTE,
+    DOMAIN,
+    EndReason,
+)
 from .dashboard_cast_pipeline.bodies import RequestError, error_response, read_json_object
 from .dashboard_cast_pipeline.watchdog import SlidingWindow
 from .data import DashboardCastConfigEntry
 from .fields import START_FIELDS, start_arguments
+from .url_policy import check_callback_url, check_may_show
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,6 +38,9 @@ START_SCHEMA = probatio.Schema(START_FIELDS)
 # (whatever screen it starts). More answer 429.
 MAX_STARTS = 6
 RATE_WINDOW_SECONDS = 60.0
+# A start through the webhook ends after this at the latest (its default), so a
+# caller that forgets to stop, or never meant to, does not hold the screen for days.
+MAX_WEBHOOK_DURATION = timedelta(hours=12)
 # A start with every field fits in well under this; anything larger answers 413.
 MAX_BODY_BYTES = 8192
 _STARTS_BY_CALLER: HassKey[dict[str, SlidingWindow]] = HassKey(f"{DOMAIN}_webhook_callers")
@@ -127,10 +139,21 @@ def _start(
 ) -> str:
     try:
         arguments = start_arguments(START_SCHEMA(fields))
+        # Nobody in particular calls: dashboards, and other sites on the allow-list only.
+        if "dashboard" in arguments:
+            check_may_show(entry, arguments["dashboard"], trusted=False)
+        if (callback_url := arguments.get(ATTR_CALLBACK_URL)) is not None:
+            check_callback_url(entry, callback_url)
     except probatio.Invalid as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"Invalid field: {err}") from None
     except ServiceValidationError as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
+    duration = arguments.setdefault(ATTR_DURATION, MAX_WEBHOOK_DURATION)
+    if duration > MAX_WEBHOOK_DURATION:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST,
+            f"A webhook start lasts at most {MAX_WEBHOOK_DURATION.total_seconds() / 3600:g} hours",
+        )
     if not limiter.allow(caller):
         raise RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
     try:

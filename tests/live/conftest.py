@@ -11,8 +11,10 @@ from aiohttp import web
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_test_instance_port
 import pytest_socket
+from yarl import URL
 
 from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
     CONF_CALLBACK_SECRET,
     CONF_DASHBOARD,
     CONF_TARGET,
@@ -50,13 +52,26 @@ def disable_http_server() -> Generator[None]:
 
 
 class ColourPage:
-    """A page on loopback whose background colour the test sets."""
+    """A page on loopback whose background colour the test sets.
+
+    Loopback is closed to pages unless allow-listed (url_policy.py): entries
+    and renderer sessions that show it allow its origin, as a user would.
+    """
 
     def __init__(self) -> None:
         """Start red."""
         self.colour = "#ff0000"
         self.url = ""
         self.loads = 0  # how often a browser loaded the page
+
+    @property
+    def origin(self) -> str:
+        """The page's origin, for allow-lists."""
+        return self.url.rstrip("/")
+
+    def session(self, **fields: Any) -> dict[str, Any]:
+        """A renderer session's fields that show this page."""
+        return {"url": self.url, "allowed_origins": [self.origin], **fields}
 
     def load(self, _: web.Request) -> web.Response:
         """Serve the page."""
@@ -192,6 +207,8 @@ async def add_dashboard_cast(
     """A loaded Dashboard Cast entry for an emulated device."""
     cast = er.async_get(hass).async_get(cast_entity_id(hass, device))
     assert cast is not None
+    if dashboard.startswith(("http://", "https://")):  # an administrator allowed it
+        options.setdefault(CONF_ALLOWED_ORIGINS, [str(URL(dashboard).origin())])
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=device.name,

@@ -21,6 +21,7 @@ from aiohttp import web
 import pytest
 
 from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
     CONF_DASHBOARD,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
@@ -169,7 +170,12 @@ async def test_addon_announces_itself_and_a_screen_renders_on_it(
 
         player = player_id(hass, entry.entry_id)
         hass.config_entries.async_update_entry(
-            entry, options={**entry.options, CONF_DASHBOARD: colour_page.url}
+            entry,
+            options={
+                **entry.options,
+                CONF_DASHBOARD: colour_page.url,
+                CONF_ALLOWED_ORIGINS: [colour_page.origin],
+            },
         )
         await hass.config_entries.async_reload(entry.entry_id)
         await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)

@@ -49,9 +49,9 @@ async def run_renderer(cdp_url: str, log: Path, *, healthy: bool = True) -> Rend
         )  # fmt: skip
 
 
-async def playing(renderer: Renderer, url: str) -> dict[str, str]:
-    """Start a session of url; return its answer once it is playable."""
-    status, started = await renderer.call("POST", "/sessions", {"url": url})
+async def playing(renderer: Renderer, page: ColourPage) -> dict[str, str]:
+    """Start a session of the page; return its answer once it is playable."""
+    status, started = await renderer.call("POST", "/sessions", page.session())
     assert status == 201, started
     await wait_playable(renderer, f"/sessions/{started['id']}")
     return started  # type: ignore[no-any-return]
@@ -86,7 +86,7 @@ async def test_streams_for_hours_with_the_pasted_url(
     url = pasted.format(host=service.host, port=service.port, token=TOKEN)
     renderer = await run_renderer(url, log)
     try:
-        sessions = [await playing(renderer, colour_page.url) for _ in range(2)]
+        sessions = [await playing(renderer, colour_page) for _ in range(2)]
         await wait_for_colour(renderer.base + sessions[0]["playlist"], RED)
         # Four of the service's job timeouts: the one connection outlives them.
         await asyncio.sleep(4 * JOB_TIMEOUT_MS / 1000)

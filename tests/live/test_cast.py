@@ -12,6 +12,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
     DOMAIN,
     EVENT_SESSION_ENDED,
     EVENT_SESSION_FAILED,
@@ -196,7 +197,9 @@ async def test_webhook_start_status_stop_and_bad_requests(
 ) -> None:
     """The webhook answers at once, validates its input, limits its rate, and casts."""
     tv = cast_devices[TV]
-    entry, player = await add_player(hass, tv, "lovelace")
+    entry, player = await add_player(
+        hass, tv, "lovelace", **{CONF_ALLOWED_ORIGINS: [colour_page.origin]}
+    )
     url = f"{base_url}/api/webhook/{entry.data['webhook_id']}"
 
     async with ClientSession() as http:
@@ -223,6 +226,10 @@ async def test_webhook_start_status_stop_and_bad_requests(
             ('{"action": "start", "zoom": "huge"}', 400),
             ('{"action": "start", "colour": "red"}', 400),
             ('{"action": "stop", "dashboard": "lovelace"}', 400),
+            # A site that is not allow-listed, or into the LAN; a day-long show.
+            ('{"action": "start", "dashboard": "http://192.168.1.1/"}', 400),
+            ('{"action": "start", "callback_url": "http://10.0.0.1/hook"}', 400),
+            ('{"action": "start", "duration": "24:00:00"}', 400),
         ]
         for body, status in bad_bodies:
             async with http.post(
@@ -471,11 +478,13 @@ async def test_unreachable_page_fails_with_reason(
 ) -> None:
     """A page that cannot load ends the session as failed, with the reason, leaving nothing."""
     tv = cast_devices[TV]
-    _, player = await add_player(hass, tv, "lovelace")
-    failed = async_capture_events(hass, EVENT_SESSION_FAILED)
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
+    # Allowed, so that the page gets as far as a refused connection.
+    origin = f"http://127.0.0.1:{closed_port}"
+    _, player = await add_player(hass, tv, "lovelace", **{CONF_ALLOWED_ORIGINS: [origin]})
+    failed = async_capture_events(hass, EVENT_SESSION_FAILED)
     await hass.services.async_call(
         DOMAIN,
         "start",
@@ -486,10 +495,11 @@ async def test_unreachable_page_fails_with_reason(
     await hass.async_block_till_done()
     attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
     assert attributes["end_reason"] == "failed"
-    assert "net::ERR_CONNECTION_REFUSED" in attributes["last_error"]
+    # Through the page's egress proxy, a refused connection is the proxy's failure.
+    assert "net::ERR_SOCKS_CONNECTION_FAILED" in attributes["last_error"]
     assert len(failed) == 1
     assert failed[0].data["reason"] == "failed"
-    assert "net::ERR_CONNECTION_REFUSED" in failed[0].data["error"]
+    assert "net::ERR_SOCKS_CONNECTION_FAILED" in failed[0].data["error"]
     assert tv.loads == []
     assert "ffmpeg" not in pipeline_processes().values()
 

@@ -12,8 +12,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
 
 from custom_components.dashboard_cast.auth import SYSTEM_USER_NAME
+from custom_components.dashboard_cast.const import CONF_ALLOWED_ORIGINS
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -37,10 +39,14 @@ async def test_diagnostics_callbacks_and_secrets(
     """A webhook start with a callback: signed statuses arrive, diagnostics tell all but secrets."""
     assert await async_setup_component(hass, "diagnostics", {})
     tv = cast_devices[TV]
-    entry, player = await add_player(hass, tv, "lovelace/0")
+    callback_url, received, runner = await callback_server([])
+    # The receiver is on loopback, where callbacks go only when allow-listed.
+    receiver_origin = str(URL(callback_url).origin())
+    entry, player = await add_player(
+        hass, tv, "lovelace/0", **{CONF_ALLOWED_ORIGINS: [receiver_origin]}
+    )
     started = async_capture_events(hass, "dashboard_cast_session_started")
     ended = async_capture_events(hass, "dashboard_cast_session_ended")
-    callback_url, received, runner = await callback_server([])
     webhook = f"{base_url}/api/webhook/{entry.data['webhook_id']}"
     try:
         async with ClientSession() as http:
@@ -76,6 +82,12 @@ async def test_diagnostics_callbacks_and_secrets(
     assert 0 < pipeline["fresh_frames_out"] <= pipeline["frames_in"]
     assert pipeline["ffmpeg_cpu_seconds"] > 0
     assert diagnostics["browser"]["running"] is True
+    assert diagnostics["browser"]["isolation"] == {
+        "sandbox": True,
+        "user": "nobody",
+        "sandbox_off_reason": None,
+    }
+    assert diagnostics["renderer"] is None  # rendered in here
     assert diagnostics["browser"]["chromium_cpu_seconds"] > 0
     versions = diagnostics["versions"]
     assert versions["chromium"].split(".")[0].isdigit()

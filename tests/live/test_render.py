@@ -14,7 +14,12 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.dashboard_cast.auth import STORAGE_KEY
-from custom_components.dashboard_cast.const import CONF_DASHBOARD, CONF_FPS, DOMAIN
+from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
+    CONF_DASHBOARD,
+    CONF_FPS,
+    DOMAIN,
+)
 from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
 from custom_components.dashboard_cast.dashboard_cast_pipeline.hls import stream_path
 from custom_components.dashboard_cast.dashboard_cast_pipeline.options import H264_CODECS
@@ -44,7 +49,12 @@ async def streamer(
     """A loaded entry showing the colour page at 5 fps."""
     hass.config_entries.async_update_entry(
         config_entry,
-        options={**config_entry.options, CONF_DASHBOARD: colour_page.url, CONF_FPS: 5},
+        options={
+            **config_entry.options,
+            CONF_DASHBOARD: colour_page.url,
+            CONF_ALLOWED_ORIGINS: [colour_page.origin],
+            CONF_FPS: 5,
+        },
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
@@ -289,7 +299,12 @@ async def test_chromium_that_does_not_start_fails_cleanly(
     """A "chromium" on the PATH that is no browser: the start fails, with a repair, nothing left."""
     monkeypatch.setattr(browser, "find_chromium", lambda: "/bin/true")
     hass.config_entries.async_update_entry(
-        config_entry, options={**config_entry.options, CONF_DASHBOARD: colour_page.url}
+        config_entry,
+        options={
+            **config_entry.options,
+            CONF_DASHBOARD: colour_page.url,
+            CONF_ALLOWED_ORIGINS: [colour_page.origin],
+        },
     )
     assert await async_setup_component(hass, "dashboard_cast", {})
     await hass.async_block_till_done()
@@ -320,4 +335,78 @@ async def test_chromium_gets_none_of_our_environment(
         assert not any(var.startswith(b"SUPERVISOR_TOKEN=") for var in environ)
     # The browser process itself (its helpers write their titles over theirs).
     (browser,) = [pid for pid in processes if psutil.Process(pid).ppid() == domain.pool._driver_pid]
-    assert f"TMPDIR={domain.work_dir / 'browser'}".encode() in environs[browser]
+    assert f"TMPDIR={domain.work_dir / 'browser' / 'home'}".encode() in environs[browser]
+
+
+def _renderer_processes(pids: list[int]) -> list[int]:
+    """Chromium's renderer processes, the ones that run pages."""
+    found = []
+    for pid in pids:
+        try:
+            if "--type=renderer" in psutil.Process(pid).cmdline():
+                found.append(pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _seccomp_mode(pid: int) -> int:
+    """0: no seccomp filter; 2: a filter (Chromium's sandbox installs one in each renderer)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Seccomp:"):
+            return int(line.split()[1])
+    raise AssertionError("no Seccomp line")
+
+
+async def test_chromium_runs_sandboxed_as_an_account_of_its_own(
+    hass: HomeAssistant, streamer: TargetStreamer
+) -> None:
+    """Root runs these tests: Chromium runs as another account, its pages in its sandbox."""
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    domain = hass.data[DATA_DOMAIN]
+    isolation = domain.pool.isolation
+    assert isolation is not None
+    assert isolation.sandbox, isolation.reason
+    assert isolation.user == "nobody"
+    processes = domain.pool.processes()
+    assert {psutil.Process(pid).uids().effective for pid in processes} == {65534}
+    renderers = _renderer_processes(processes)
+    assert renderers
+    assert {_seccomp_mode(pid) for pid in renderers} == {2}
+    # The network service, which parses what pages send and receive, is sandboxed too.
+    (network,) = [
+        pid
+        for pid in processes
+        if "--utility-sub-type=network.mojom.NetworkService" in psutil.Process(pid).cmdline()
+    ]
+    assert "--service-sandbox-type=network" in psutil.Process(network).cmdline()
+    assert _seccomp_mode(network) == 2
+    # What runs as root next (the launcher) is not Chromium's to change.
+    launcher = domain.work_dir / "browser" / "launch-chromium"
+    assert launcher.stat().st_uid == 0
+    assert launcher.stat().st_mode & 0o077 == 0
+    assert (domain.work_dir / "browser").stat().st_uid == 0
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "browser_unsandboxed") is None
+
+
+async def test_without_a_usable_sandbox_chromium_runs_and_a_repair_says_why(
+    hass: HomeAssistant, streamer: TargetStreamer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chromium kept as root refuses its sandbox: it runs without, and the user learns why."""
+    monkeypatch.setattr(browser, "chromium_account", lambda: None)  # stays root
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    domain = hass.data[DATA_DOMAIN]
+    assert domain.pool.isolation is not None
+    assert not domain.pool.isolation.sandbox
+    assert "root" in (domain.pool.isolation.reason or "")
+    renderers = _renderer_processes(domain.pool.processes())
+    assert renderers
+    assert {_seccomp_mode(pid) for pid in renderers} == {0}
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "browser_unsandboxed")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "user": "root",
+        "reason": domain.pool.isolation.reason,
+    }

@@ -125,7 +125,7 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     renderer: Renderer, colour_page: ColourPage
 ) -> None:
     """A session streams the page live under its token path; deleting it ends the stream."""
-    status, started = await renderer.call("POST", "/sessions", {"url": colour_page.url, "fps": 5})
+    status, started = await renderer.call("POST", "/sessions", colour_page.session(fps=5))
     assert status == 201, started
     session = f"/sessions/{started['id']}"
     await wait_playable(renderer, session)
@@ -221,8 +221,8 @@ async def test_refuses_bad_sessions_and_starts_nothing(
 async def test_drives_a_running_browser_over_cdp(colour_page: ColourPage, tmp_path: Path) -> None:
     """With --cdp-url the service renders in a browser it did not start, and leaves it running."""
     browser = await asyncio.create_subprocess_exec(
-        find_chromium() or "chromium", *CHROMIUM_ARGS, "--headless", "--remote-debugging-port=0",
-        f"--user-data-dir={tmp_path}", "about:blank",
+        find_chromium() or "chromium", *CHROMIUM_ARGS, "--no-sandbox", "--headless",
+        "--remote-debugging-port=0", f"--user-data-dir={tmp_path}", "about:blank",
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert browser.stderr is not None
@@ -233,7 +233,7 @@ async def test_drives_a_running_browser_over_cdp(colour_page: ColourPage, tmp_pa
         endpoint = line.decode().split("listening on ")[1].strip()
         async with ClientSession() as http:
             service = await start_renderer(http, free_port(), "--cdp-url", endpoint)
-            status, started = await service.call("POST", "/sessions", {"url": colour_page.url})
+            status, started = await service.call("POST", "/sessions", colour_page.session())
             assert status == 201, started
             await wait_playable(service, f"/sessions/{started['id']}")
             await wait_for_colour(service.base + started["playlist"], RED)
@@ -255,7 +255,7 @@ async def test_a_session_nobody_asks_after_is_stopped(colour_page: ColourPage) -
         try:
             sessions = []
             for _ in range(2):
-                status, started = await service.call("POST", "/sessions", {"url": colour_page.url})
+                status, started = await service.call("POST", "/sessions", colour_page.session())
                 assert status == 201, started
                 sessions.append(f"/sessions/{started['id']}")
             kept, forgotten = sessions
@@ -286,10 +286,17 @@ async def test_a_slow_page_holds_up_no_other_start(
     runner, port = await serve(app)
     try:
         slow_start = asyncio.create_task(
-            renderer.call("POST", "/sessions", {"url": f"http://127.0.0.1:{port}/"})
+            renderer.call(
+                "POST",
+                "/sessions",
+                {
+                    "url": f"http://127.0.0.1:{port}/",
+                    "allowed_origins": [f"http://127.0.0.1:{port}"],
+                },
+            )
         )
         await asyncio.sleep(1)  # its page is loading
-        status, fast = await renderer.call("POST", "/sessions", {"url": colour_page.url})
+        status, fast = await renderer.call("POST", "/sessions", colour_page.session())
         assert status == 201, fast
         assert not slow_start.done()  # still waiting for its page, and it held nothing up
         release.set()

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from . import cdp
+from .isolation import BrowserIsolation, chromium_account, prepare_launcher, sandbox_failure
 from .priority import descendants, lower_priority_of_children
 from .redact import text_for_logs, url_for_logs, url_secrets
-from .watchdog import cpu_seconds
+from .watchdog import cpu_seconds, renderers_over
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, CDPSession, Playwright
@@ -29,7 +30,6 @@ _LOGGER = logging.getLogger(__name__)
 # Flags for a headless renderer: no GPU, and no background traffic to Google's
 # services, which a closed or offline network answers with floods of errors.
 CHROMIUM_ARGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -39,11 +39,31 @@ CHROMIUM_ARGS = (
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
     "--mute-audio",
-    # Fewer processes, less memory: software compositing and the network
-    # service run inside the browser process.
+    # Fewer processes, less memory: software compositing runs inside the browser
+    # process. The network service keeps a process of its own (sandboxed where
+    # the sandbox is on): it parses what every page sends.
     "--in-process-gpu",
-    "--enable-features=NetworkServiceInProcess2",
 )
+# Our pages' browser also looks up nothing itself: each page's connections go
+# through its session's egress proxy (egress.py, on 127.0.0.1), which resolves
+# and checks them. A connection that missed the proxy finds no address.
+# Its network service runs in a sandbox of its own too (off by default on Linux).
+# Chromium takes the last --enable-features: Playwright's own are repeated here.
+ENABLED_FEATURES = (
+    "NetworkServiceSandbox",
+    "CDPScreenshotNewSurface",
+    "SkipListAccountsWithoutGaiaCookies",
+)
+PAGE_BROWSER_ARGS = (
+    *CHROMIUM_ARGS,
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    f"--enable-features={','.join(ENABLED_FEATURES)}",
+)
+# A renderer process (the pages of one site) may use this much memory; past it,
+# it is stopped: its page crashes and the session's watchdog restarts it (then
+# gives up), and the machine keeps its memory. Dashboards use a few hundred MB.
+PAGE_MEMORY_LIMIT_MB = 1024
+MEMORY_CHECK_SECONDS = 2.0
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
@@ -71,16 +91,16 @@ def chromium_processes(root: int | None = None) -> list[int]:
     ]
 
 
-def browser_environment(temp_dir: Path) -> dict[str, str | float | bool]:
+def browser_environment(home: Path) -> dict[str, str | float | bool]:
     """What Chromium gets of our environment: only what it needs to run.
 
     A browser opens any page; Home Assistant's environment (or the add-on's
-    SUPERVISOR_TOKEN) stays out of it.
+    SUPERVISOR_TOKEN) stays out of it. home: its HOME and TMPDIR.
     """
     env: dict[str, str | float | bool] = {
         key: os.environ[key] for key in BROWSER_ENVIRONMENT if key in os.environ
     }
-    env["HOME"] = env["TMPDIR"] = str(temp_dir)
+    env["HOME"] = env["TMPDIR"] = str(home)
     return env
 
 
@@ -123,7 +143,7 @@ class BrowserPool:
         idle_seconds: float = BROWSER_IDLE_SECONDS,
         *,
         on_launch_error: Callable[[str], None] = lambda error: None,
-        on_launch: Callable[[], None] = lambda: None,
+        on_launch: Callable[[BrowserIsolation | None], None] = lambda isolation: None,
         cdp_url: str | None = None,
         temp_dir: Path | None = None,
     ) -> None:
@@ -136,8 +156,9 @@ class BrowserPool:
         endpoint, see cdp.py) instead of launching Chromium; closing only
         disconnects. It may hold a token: it is never logged as it is.
 
-        on_launch_error(reason) and on_launch() tell whether Chromium starts
-        (Home Assistant raises and clears a repair issue with them).
+        on_launch_error(reason) and on_launch(isolation) tell whether Chromium
+        starts, and how it is isolated (None: a browser elsewhere); Home
+        Assistant raises and clears repair issues with them.
         """
         self._executable_path = executable_path
         self._cdp_url = cdp_url
@@ -155,7 +176,15 @@ class BrowserPool:
         # Playwright's driver: our Chromium runs below it, and nothing else does.
         self._driver_pid: int | None = None
         self.version: str | None = None  # of the browser last launched
+        self.isolation: BrowserIsolation | None = None  # of the browser we launched last
+        self.page_memory_limit = PAGE_MEMORY_LIMIT_MB * 1024 * 1024
+        self._memory_guard: asyncio.Task[None] | None = None
         self.launches = 0
+
+    @property
+    def launches_browser(self) -> bool:
+        """Tell whether the browser is ours, on this machine (not one elsewhere over cdp_url)."""
+        return self._cdp_url is None
 
     @property
     def running(self) -> bool:
@@ -277,15 +306,10 @@ class BrowserPool:
                 async with aiohttp.ClientSession() as http:
                     endpoint = await cdp.websocket_url(http, self._cdp_url)
                 self._browser = await playwright.chromium.connect_over_cdp(endpoint)
+                self.isolation = None
             else:
-                await asyncio.to_thread(
-                    self._temp_dir.mkdir, mode=0o700, parents=True, exist_ok=True
-                )
-                self._browser = await playwright.chromium.launch(
-                    executable_path=executable,
-                    args=list(CHROMIUM_ARGS),
-                    headless=True,
-                    env=browser_environment(self._temp_dir),
+                self._browser, self.isolation = await self._launch_isolated(
+                    playwright, executable or playwright.chromium.executable_path
                 )
         except Exception as err:
             await playwright.stop()
@@ -300,8 +324,12 @@ class BrowserPool:
             await playwright.stop()
             self._driver_pid = None
             raise
-        self._on_launch()
+        self._on_launch(self.isolation)
         self._playwright = playwright
+        if self.launches_browser:  # ours, on this machine
+            self._memory_guard = asyncio.get_running_loop().create_task(
+                self._guard_memory(), name="dashboard_cast page memory guard"
+            )
         self.version = self._browser.version
         self.launches += 1
         await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
@@ -311,7 +339,52 @@ class BrowserPool:
             url_for_logs(self._cdp_url) if self._cdp_url else executable or "Playwright's",
         )
 
+    async def _launch_isolated(
+        self, playwright: Playwright, executable: str
+    ) -> tuple[Browser, BrowserIsolation]:
+        """Launch Chromium as its own account, with its sandbox if it can be had."""
+        from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415
+
+        account = await asyncio.to_thread(chromium_account)
+        launcher = await asyncio.to_thread(prepare_launcher, self._temp_dir, executable, account)
+        reason = None
+        for sandbox in (True, False):
+            try:
+                browser = await playwright.chromium.launch(
+                    executable_path=launcher.script,
+                    args=list(PAGE_BROWSER_ARGS),
+                    headless=True,
+                    chromium_sandbox=sandbox,
+                    env=browser_environment(launcher.home),
+                )
+            except PlaywrightError as err:
+                if not sandbox:
+                    first_line = str(err).splitlines()[0] if str(err) else repr(err)
+                    raise RuntimeError(f"{executable} did not start: {first_line}") from err
+                reason = sandbox_failure(str(err))
+                _LOGGER.debug("Chromium's sandbox is not available here: %s", reason)
+                continue
+            return browser, BrowserIsolation(sandbox, launcher.user, reason)
+        raise AssertionError("unreachable")
+
+    async def _guard_memory(self) -> None:
+        """Stop any renderer process past the page memory limit."""
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_SECONDS)
+            pids = await asyncio.to_thread(self.processes)
+            over = await asyncio.to_thread(renderers_over, pids, self.page_memory_limit)
+            for pid, resident in over:
+                _LOGGER.warning(
+                    "A page used %s MB, more than %s MB: stopping its renderer",
+                    resident // 2**20,
+                    self.page_memory_limit // 2**20,
+                )
+                await asyncio.to_thread(_kill, [pid])
+
     async def _close_locked(self) -> None:
+        if self._memory_guard is not None:
+            self._memory_guard.cancel()
+            self._memory_guard = None
         browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = None
         self._browser_cdp = None

@@ -9,14 +9,20 @@ the session (it restarted) or stopped answering, ends the session as failed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+import contextlib
 from http import HTTPStatus
+import ipaddress
 import json
 import logging
+import socket
 from typing import Any
 
 import aiohttp
+import psutil
+from yarl import URL
 
+from .egress import IPAddress, reached_address
 from .protocol import API_PREFIX
 from .session import SessionIdentity, StreamOptions, session_logger
 from .watchdog import PipelineStats
@@ -28,6 +34,28 @@ STATUS_INTERVAL = 2.0
 # The renderer may miss this many status polls in a row (a busy moment) before
 # the session counts as lost.
 MISSED_POLLS = 3
+
+
+def _own_addresses() -> set[IPAddress]:
+    """The addresses of this machine's network interfaces (blocking: use a thread)."""
+    found: set[IPAddress] = set()
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(ValueError):
+                    found.add(ipaddress.ip_address(address.address.split("%", 1)[0]))
+    return found
+
+
+async def is_this_machine(host: str) -> bool:
+    """Tell whether every address of host is this machine's (loopback, or an interface's)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError, UnicodeError:
+        return False
+    own = await asyncio.to_thread(_own_addresses)
+    addresses = {reached_address(ipaddress.ip_address(info[4][0])) for info in infos}
+    return bool(addresses) and all(address.is_loopback or address in own for address in addresses)
 
 
 class ApiError(Exception):
@@ -99,6 +127,15 @@ class RendererClient(BearerClient):
         answer, content_type = await self.request("GET", path)
         return answer if answer and content_type.startswith("image/") else None
 
+    async def may_carry_logins(self) -> bool:
+        """Tell whether a login (a refresh token) may travel to this renderer.
+
+        Over https (its certificate checked), or over http to this very machine;
+        never as plain text across the network.
+        """
+        url = URL(self.base)
+        return url.scheme == "https" or await is_this_machine(url.host or "")
+
     async def health(self) -> dict[str, Any]:
         """The renderer's health; raise RendererError if it is down or refuses the secret."""
         answer = await self.call("GET", "/health")
@@ -128,8 +165,9 @@ class RemoteSession:
         hass_url: str | None,
         refresh_token: str | None,
         on_failure: Callable[[str], None] = lambda error: None,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
-        """Initialize; call start()."""
+        """Initialize; call start(). allowed_origins: as StreamSession's, for the renderer."""
         self.options = options
         self.identity = identity
         self.token = identity.token
@@ -141,6 +179,7 @@ class RemoteSession:
         self._hass_url = hass_url
         self._refresh_token = refresh_token
         self._on_failure = on_failure
+        self._allowed_origins = list(allowed_origins)
         self._remote_id: str | None = None
         self._playable = False
         self._poll: asyncio.Task[None] | None = None
@@ -150,6 +189,7 @@ class RemoteSession:
         body: dict[str, Any] = {
             "url": self._page_url,
             "token": self.token,
+            "allowed_origins": self._allowed_origins,
             **self.options.values(),
         }
         if self._hass_url is not None and self._refresh_token is not None:
@@ -222,6 +262,8 @@ class RemoteSession:
             self.stats.frames_in = int(status.get("frames_in") or 0)
             self.stats.frames_out = int(status.get("frames_out") or 0)
             self.stats.last_error = status.get("last_error")
+            self.stats.blocked_connections = int(status.get("blocked_connections") or 0)
+            self.stats.last_blocked = status.get("last_blocked")
             if status.get("state") == "failed":
                 self._fail(f"The renderer gave up: {self.stats.last_error}")
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import ipaddress
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -83,6 +84,14 @@ REDUCE_MOTION_CSS = """
 """
 
 
+def is_loopback(host: str) -> bool:
+    """Tell whether a host is this machine's loopback (by address or as localhost)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower().rstrip(".") == "localhost"
+
+
 def is_url(dashboard: str) -> bool:
     """Tell whether a normalized dashboard is an absolute URL (else a dashboard path)."""
     return dashboard.startswith(("http://", "https://"))
@@ -108,6 +117,23 @@ class PageSpec:
     # Home Assistant's origin and the refresh token; None for other sites.
     hass_url: str | None = None
     refresh_token: str | None = None
+    # The session's egress proxy (egress.py): every connection of the page goes through it.
+    proxy: str | None = None
+
+    @property
+    def trusts_any_certificate(self) -> bool:
+        """Home Assistant's own page over https on loopback, whose certificate names another host.
+
+        Everything else has its certificate checked.
+        """
+        if self.hass_url is None or self.refresh_token is None:
+            return False
+        hass = URL(self.hass_url)
+        return (
+            hass.scheme == "https"
+            and URL(self.url).origin() == hass.origin()
+            and is_loopback(hass.host or "")
+        )
 
 
 def init_script(spec: PageSpec) -> str:
@@ -133,8 +159,9 @@ async def async_open_page(browser: Browser, spec: PageSpec) -> tuple[BrowserCont
         device_scale_factor=spec.zoom,
         color_scheme=COLOR_SCHEMES[spec.theme],
         reduced_motion="reduce" if spec.reduce_motion else "no-preference",
-        ignore_https_errors=True,  # Home Assistant over https on 127.0.0.1 has no matching cert
+        ignore_https_errors=spec.trusts_any_certificate,
         service_workers="block",
+        proxy=None if spec.proxy is None else {"server": spec.proxy},
     )
     try:
         await context.add_init_script(script=init_script(spec))

@@ -37,6 +37,7 @@ import probatio
 from .bodies import RequestError, error_response, read_json_object
 from .browser import BrowserPool
 from .cdp import CdpError
+from .egress import origin_endpoint
 from .hls import (
     STREAM_ROUTE,
     StreamRegistry,
@@ -56,6 +57,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
 MAX_BODY_BYTES = 16384
+MAX_ALLOWED_ORIGINS = 50
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
 # A session nobody asked after for this long is stopped: its Home Assistant is
 # gone (a crash, a restart) and will not delete it. Home Assistant polls every 2 s.
@@ -73,6 +75,14 @@ def _http_url(value: Any) -> str:
     return str(url)
 
 
+def _origin(value: Any) -> str:
+    try:
+        origin_endpoint(str(value))
+    except ValueError as err:
+        raise probatio.Invalid(str(err)) from None
+    return str(value)
+
+
 SESSION_SCHEMA = probatio.Schema(
     {
         probatio.Required("url"): _http_url,
@@ -84,6 +94,11 @@ SESSION_SCHEMA = probatio.Schema(
         probatio.Inclusive("hass_url", "login"): _http_url,
         probatio.Inclusive("refresh_token", "login"): probatio.All(
             str, probatio.Length(min=1, max=1024)
+        ),
+        # Origins the page may reach on loopback or the LAN (egress.py); public
+        # addresses are open, Home Assistant's origin is open to its own dashboards.
+        probatio.Optional("allowed_origins", default=list): probatio.All(
+            [_origin], probatio.Length(max=MAX_ALLOWED_ORIGINS)
         ),
     }
 )
@@ -162,8 +177,15 @@ class RendererService:
             await self._pool.async_check_endpoint()
         except CdpError as err:
             return error_response(HTTPStatus.BAD_GATEWAY, str(err))
+        isolation = self._pool.isolation
         return web.json_response(
-            {"status": "ok", "chromium": self._pool.version, "sessions": len(self._sessions)}
+            {
+                "status": "ok",
+                "chromium": self._pool.version,
+                "sessions": len(self._sessions),
+                # How its Chromium is kept apart (None before the first launch, or on a farm).
+                "isolation": None if isolation is None else isolation.as_dict(),
+            }
         )
 
     async def _start(self, request: web.Request) -> web.Response:
@@ -196,6 +218,7 @@ class RendererService:
             on_failure=lambda error: self._failed(identity.session_id, error),
             temp_root=self._work_dir,
             registry=self._registry,
+            allowed_origins=fields["allowed_origins"],
         )
         try:
             await session.start()
@@ -243,6 +266,8 @@ class RendererService:
                 "last_error": failure or stats.last_error,
                 "frames_in": stats.frames_in,
                 "frames_out": stats.frames_out,
+                "blocked_connections": stats.blocked_connections,
+                "last_blocked": stats.last_blocked,
             }
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
 from dataclasses import dataclass, field
 import logging
@@ -18,6 +18,7 @@ from yarl import URL
 
 from .browser import BrowserPool
 from .capture import ScreencastCapture
+from .egress import EgressPolicy, EgressProxy
 from .encoder import (
     MEDIA_PLAYLIST,
     HlsEncoder,
@@ -192,11 +193,14 @@ class StreamSession:
         on_failure: Callable[[str], None] = lambda error: None,
         temp_root: Path | None = None,
         registry: StreamRegistry | None = None,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         """Initialize; call start(). on_failure(error) tells that the watchdog gave up.
 
         temp_root: where the session's folder goes (default: the system's temp folder).
         registry: serves the stream's files while the session runs.
+        allowed_origins: origins the page may reach even on loopback or the LAN
+        (an administrator allowed them); Home Assistant's own for its dashboards.
         """
         self.options = options
         self.identity = identity
@@ -223,6 +227,9 @@ class StreamSession:
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
         self.log = session_logger(identity, options.dashboard)
+        own_origin = [hass_url] if hass_url and self._own_site else []
+        self.egress_policy = EgressPolicy.allowing([*allowed_origins, *own_origin])
+        self._egress: EgressProxy | None = None
 
     @property
     def page_url(self) -> str:
@@ -264,6 +271,10 @@ class StreamSession:
                 # Replaced meanwhile: the folder is made all the same; stop() removes it.
                 self.out_dir = Path(await mkdtemp)
                 raise
+            if self._pool.launches_browser:
+                # A browser elsewhere (cdp_url) cannot reach our loopback: its own network rules.
+                self._egress = EgressProxy(self.egress_policy, self.stats.count_blocked)
+                await self._egress.start()
             await self._open_page()
             await self._start_encoder()
         except BaseException:
@@ -308,6 +319,7 @@ class StreamSession:
                 reduce_motion=self.options.reduce_motion,
                 hass_url=self._hass_url if self._own_site else None,
                 refresh_token=self._refresh_token if self._own_site else None,
+                proxy=None if self._egress is None else self._egress.url,
             ),
         )
         self._page.on("crash", self._on_page_crash)
@@ -489,6 +501,9 @@ class StreamSession:
         if self.encoder is not None:
             await self.encoder.stop()
         await self._close_page()
+        if self._egress is not None:
+            egress, self._egress = self._egress, None
+            await egress.close()
         if self.out_dir is not None:
             out_dir, self.out_dir = self.out_dir, None
             await asyncio.to_thread(shutil.rmtree, out_dir, True)

@@ -73,6 +73,13 @@ class PipelineStats:
     restarts: int = 0
     last_error: str | None = None
     ffmpeg_cpu_seconds: float = 0.0  # of FFmpeg processes that already exited
+    blocked_connections: int = 0  # the page's, refused by its egress policy
+    last_blocked: str | None = None  # host:port
+
+    def count_blocked(self, target: str) -> None:
+        """The egress proxy refused a connection of the page to target (host:port)."""
+        self.blocked_connections += 1
+        self.last_blocked = target
 
     @property
     def dropped_frames(self) -> int:
@@ -87,3 +94,23 @@ def cpu_seconds(pid: int) -> float | None:
     except psutil.Error:
         return None
     return float(times.user + times.system)
+
+
+def renderers_over(pids: list[int], limit_bytes: int) -> list[tuple[int, int]]:
+    """Chromium renderer processes among pids using more than limit_bytes: (pid, bytes).
+
+    Resident memory: what a page's scripts, images and buffers take together
+    (a JavaScript heap limit misses array buffers and images).
+    """
+    found = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            if "--type=renderer" not in process.cmdline():
+                continue
+            resident = int(process.memory_info().rss)
+        except psutil.Error:
+            continue
+        if resident > limit_bytes:
+            found.append((pid, resident))
+    return found
