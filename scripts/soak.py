@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from dataclasses import dataclass
 import json
 import os
@@ -261,7 +262,9 @@ def inject(hass_pid: int, fault: str) -> None:
         ]
         sig = signal.SIGKILL
     for pid in pids:
-        os.kill(pid, sig)
+        # A sandboxed renderer dies with its zygote: it may be gone already.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 FAULTS = ["ffmpeg_killed", "chromium_killed", "chromium_frozen", "renderer_killed"]

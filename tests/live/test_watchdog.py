@@ -52,13 +52,16 @@ def kill_ffmpeg(session: StreamSession) -> None:
 
 def kill_chromium(session: StreamSession) -> None:
     for pid in chromium_processes():
-        os.kill(pid, signal.SIGKILL)
+        # A sandboxed renderer dies with its zygote: it may be gone already.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def freeze_chromium(session: StreamSession) -> None:
     """A hang: every Chromium process stops and answers nothing."""
     for pid in chromium_processes():
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
 
 
 async def crash_page(session: StreamSession) -> None:
