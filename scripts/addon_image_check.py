@@ -43,7 +43,7 @@ def leftovers() -> list[str]:
             continue  # gone meanwhile
         if state != "Z":  # a zombie is gone, only not yet reaped by its parent
             names.append(name)
-    return [name for name in names if name in ("chromium", "ffmpeg")]
+    return [name for name in names if name.startswith("chrom") or name == "ffmpeg"]
 
 
 def red_share(segment: bytes) -> float:
@@ -142,7 +142,8 @@ async def check(image: dict[str, Any], data: Path, port: int) -> list[tuple[str,
         rows.append(("Chromium", str(health["chromium"])))
         isolation = health["isolation"]
         rows.append(("Chromium runs as", f"{isolation['user']}, sandbox {isolation['sandbox']}"))
-        assert isolation == {"sandbox": True, "user": "dashboard-cast", "sandbox_off_reason": None}
+        assert isolation["sandbox"], isolation
+        assert isolation["user"] == "dashboard-cast"
         rows.append(("red pixels in a decoded segment", f"{share:.0%}"))
         assert share > 0.9, share
     addon.send_signal(signal.SIGTERM)

@@ -35,7 +35,9 @@ from pathlib import Path
 import random
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -78,12 +80,37 @@ SPINNER_PAGE = """<!doctype html><html><head><style>
 .s { width: 200px; height: 200px; margin: 200px auto; border: 24px solid #ddd;
      border-top-color: #e33; border-radius: 50%; animation: spin 1s linear infinite; }
 </style></head><body style="margin:0;background:#222"><div class="s"></div></body></html>"""
+# A canvas redrawn on every animation frame (a chart or gauge drawn by script).
+RAF_PAGE = """<!doctype html><html><body style="margin:0;background:#111">
+<canvas id="c" width="1280" height="720"></canvas><script>
+const ctx = document.getElementById("c").getContext("2d");
+function draw(t) {
+  ctx.fillStyle = "#111"; ctx.fillRect(0, 0, 1280, 720);
+  ctx.fillStyle = "#3c9"; ctx.fillRect(640 + 400 * Math.sin(t / 500), 300, 120, 120);
+  requestAnimationFrame(draw);
+}
+requestAnimationFrame(draw);
+</script></body></html>"""
+# A clock that ticks once a second, as a dashboard's clock card does.
+CLOCK_PAGE = """<!doctype html><html><body style="margin:0;background:#102030;
+font:120px sans-serif;color:white"><div id="t" style="margin:200px auto;text-align:center"></div>
+<script>
+const tick = () => { document.getElementById("t").textContent = new Date().toLocaleTimeString(); };
+tick(); setInterval(tick, 1000);
+</script></body></html>"""
+# A looping H.264 video, as a live camera card shows one.
+VIDEO_PAGE = """<!doctype html><html><body style="margin:0;background:#000">
+<video src="/video.mp4" autoplay muted loop playsinline style="width:100%;height:100%"></video>
+</body></html>"""
 CASES: dict[str, dict[str, Any]] = {
     "static_720p5": {"page": "static", "quality": "720p"},
     "spinner_720p5": {"page": "spinner", "quality": "720p"},
     "spinner_720p5_motion": {"page": "spinner", "quality": "720p", "reduce_motion": False},
     "static_1080p5": {"page": "static", "quality": "1080p"},
     "dashboard_720p5": {"page": "dashboard", "quality": "720p"},
+    "raf_720p5": {"page": "raf", "quality": "720p"},
+    "clock_720p5": {"page": "clock", "quality": "720p"},
+    "video_720p5": {"page": "video", "quality": "720p"},
     # The picture in the receiver's player, end to end; the window is at least 3 minutes.
     "e2e_shaka_720p5": {"page": "static", "quality": "720p", "receiver": True},
 }
@@ -126,6 +153,19 @@ def cpu_by_role(hass_pid: int) -> dict[str, float]:
     return {role: cpu_seconds(pids) for role, pids in roles(hass_pid).items()}
 
 
+def make_video() -> Path:
+    """A 4-second H.264 test video (640x360, 25 frames/s) in the temp folder."""
+    path = Path(tempfile.gettempdir()) / "dashboard_cast_bench_video.mp4"
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+             "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+             str(path)],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
 class TestSite:
     """The static and spinner pages, on loopback; the static page follows self.colour."""
 
@@ -139,12 +179,20 @@ class TestSite:
     async def start(self) -> None:
         """Serve on a free port."""
         app = web.Application()
-        pages = {"/static": STATIC_PAGE, "/spinner": SPINNER_PAGE}
+        pages = {
+            "/static": STATIC_PAGE,
+            "/spinner": SPINNER_PAGE,
+            "/raf": RAF_PAGE,
+            "/clock": CLOCK_PAGE,
+            "/video": VIDEO_PAGE,
+        }
         for path, page in pages.items():
             app.router.add_get(
                 path, lambda _, page=page: web.Response(text=page, content_type="text/html")
             )
         app.router.add_get("/events", self._events)
+        self._video = await asyncio.to_thread(make_video)
+        app.router.add_get("/video.mp4", lambda _: web.FileResponse(self._video))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -312,6 +360,9 @@ async def run_case(
     dashboard = {
         "static": f"{site.url}/static",
         "spinner": f"{site.url}/spinner",
+        "raf": f"{site.url}/raf",
+        "clock": f"{site.url}/clock",
+        "video": f"{site.url}/video",
         "dashboard": f"{develop.DEMO_DASHBOARD}/home",
     }[spec["page"]]
     started = time.monotonic()

@@ -156,7 +156,8 @@ async def shaka_receiver(host: str = RECEIVER_HOST) -> AsyncIterator[ShakaReceiv
     try:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=find_chromium(), args=list(RECEIVER_CHROMIUM_ARGS)
+                executable_path=find_chromium(headless_shell=False),
+                args=list(RECEIVER_CHROMIUM_ARGS),
             )
             try:
                 yield ShakaReceiver(browser, f"http://{host}:{port}")

@@ -141,5 +141,5 @@ def test_image_runs_what_the_tests_run() -> None:
         "dashboard_cast_pipeline",
         "dashboard_cast_renderer",
     }
-    for package in ("chromium", "ffmpeg", "python3.14"):
+    for package in ("chromium-headless-shell", "chromium-sandbox", "ffmpeg", "python3.14"):
         assert re.search(rf"\s{re.escape(package)}\s", dockerfile), package

@@ -75,6 +75,7 @@ async def async_get_config_entry_diagnostics(
         "browser": {
             # Home Assistant's own Chromium; a renderer reports its own in "renderer".
             "isolation": None if isolation is None else isolation.as_dict(),
+            "executable": domain.pool.executable,
             "running": domain.pool.running,
             "launches": domain.pool.launches,
             "chromium_cpu_seconds": round(

@@ -191,7 +191,7 @@ async def test_renderer_runs_below_home_assistant_priority(
     browser = [
         int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
         for pid, name in pipeline_processes().items()
-        if name == "chromium"
+        if name.startswith("chrom")
     ]
     assert browser
     assert max(browser) >= RENDERER_NICE

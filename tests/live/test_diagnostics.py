@@ -84,9 +84,11 @@ async def test_diagnostics_callbacks_and_secrets(
     assert diagnostics["browser"]["running"] is True
     assert diagnostics["browser"]["isolation"] == {
         "sandbox": True,
+        "network_sandbox": False,  # the headless shell's
         "user": "nobody",
         "sandbox_off_reason": None,
     }
+    assert diagnostics["browser"]["executable"].endswith("chromium-headless-shell")
     assert diagnostics["renderer"] is None  # rendered in here
     assert diagnostics["browser"]["chromium_cpu_seconds"] > 0
     versions = diagnostics["versions"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
+import shutil
 
 from aiohttp import ClientSession
 import psutil
@@ -297,7 +298,7 @@ async def test_chromium_that_does_not_start_fails_cleanly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A "chromium" on the PATH that is no browser: the start fails, with a repair, nothing left."""
-    monkeypatch.setattr(browser, "find_chromium", lambda: "/bin/true")
+    monkeypatch.setattr(browser, "find_chromium", lambda **_: "/bin/true")
     hass.config_entries.async_update_entry(
         config_entry,
         options={
@@ -358,10 +359,19 @@ def _seccomp_mode(pid: int) -> int:
     raise AssertionError("no Seccomp line")
 
 
+@pytest.mark.parametrize("build", ["chromium-headless-shell", "chromium"])
 async def test_chromium_runs_sandboxed_as_an_account_of_its_own(
-    hass: HomeAssistant, streamer: TargetStreamer
+    hass: HomeAssistant, streamer: TargetStreamer, monkeypatch: pytest.MonkeyPatch, build: str
 ) -> None:
-    """Root runs these tests: Chromium runs as another account, its pages in its sandbox."""
+    """Root runs these tests: Chromium runs as another account, its pages in its sandbox.
+
+    The headless shell (chosen where Chromium has an account of its own) keeps
+    its network service out of the sandbox; the full browser sandboxes it too.
+    """
+    executable = "/usr/lib/chromium/chromium-headless-shell" if "headless" in build else build
+    found = browser.find_chromium()
+    monkeypatch.setattr(browser, "find_chromium", lambda **_: shutil.which(executable))
+    assert found == "/usr/lib/chromium/chromium-headless-shell"  # what it picks by itself
     session = await streamer.async_start()
     await asyncio.wait_for(session.wait_playable(), 30)
     domain = hass.data[DATA_DOMAIN]
@@ -369,19 +379,23 @@ async def test_chromium_runs_sandboxed_as_an_account_of_its_own(
     assert isolation is not None
     assert isolation.sandbox, isolation.reason
     assert isolation.user == "nobody"
+    assert isolation.network_sandbox is (build == "chromium")
     processes = domain.pool.processes()
     assert {psutil.Process(pid).uids().effective for pid in processes} == {65534}
     renderers = _renderer_processes(processes)
     assert renderers
     assert {_seccomp_mode(pid) for pid in renderers} == {2}
-    # The network service, which parses what pages send and receive, is sandboxed too.
+    # The network service, which parses what pages send and receive: Chromium's
+    # account either way, and sandboxed in the full browser.
     (network,) = [
         pid
         for pid in processes
         if "--utility-sub-type=network.mojom.NetworkService" in psutil.Process(pid).cmdline()
     ]
-    assert "--service-sandbox-type=network" in psutil.Process(network).cmdline()
-    assert _seccomp_mode(network) == 2
+    assert psutil.Process(network).uids().effective == 65534
+    sandbox_type = "network" if isolation.network_sandbox else "none"
+    assert f"--service-sandbox-type={sandbox_type}" in psutil.Process(network).cmdline()
+    assert _seccomp_mode(network) == (2 if isolation.network_sandbox else 0)
     # What runs as root next (the launcher) is not Chromium's to change.
     launcher = domain.work_dir / "browser" / "launch-chromium"
     assert launcher.stat().st_uid == 0

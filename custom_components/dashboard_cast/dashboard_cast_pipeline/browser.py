@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from . import cdp
-from .isolation import BrowserIsolation, chromium_account, prepare_launcher, sandbox_failure
+from .isolation import (
+    WEBRTC_ARGS,
+    BrowserIsolation,
+    chromium_account,
+    is_headless_shell,
+    prepare_launcher,
+    sandbox_failure,
+)
 from .priority import descendants, lower_priority_of_children
 from .redact import text_for_logs, url_for_logs, url_secrets
 from .watchdog import cpu_seconds, renderers_over
@@ -56,6 +63,7 @@ ENABLED_FEATURES = (
 )
 PAGE_BROWSER_ARGS = (
     *CHROMIUM_ARGS,
+    *WEBRTC_ARGS,
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     f"--enable-features={','.join(ENABLED_FEATURES)}",
 )
@@ -64,7 +72,19 @@ PAGE_BROWSER_ARGS = (
 # gives up), and the machine keeps its memory. Dashboards use a few hundred MB.
 PAGE_MEMORY_LIMIT_MB = 1024
 MEMORY_CHECK_SECONDS = 2.0
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+# The headless shell first: Chromium's headless build (what Playwright itself
+# uses for headless), about half the memory of the full browser. Debian's
+# /usr/bin/chromium-headless-shell is a script that does not exec: its binary
+# is taken directly, so the browser is Playwright's child, not a shell's.
+HEADLESS_SHELL_BINARIES = ("/usr/lib/chromium/chromium-headless-shell",)
+CHROMIUM_NAMES = (
+    "chromium-headless-shell",
+    "chrome-headless-shell",
+    "chromium",
+    "chromium-browser",
+    "google-chrome-stable",
+    "google-chrome",
+)
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
@@ -126,9 +146,18 @@ def playwright_importable() -> bool:
         return False
 
 
-def find_chromium() -> str | None:
-    """Return the system Chromium, or None to use Playwright's own browser."""
+def find_chromium(*, headless_shell: bool = True) -> str | None:
+    """Return the system Chromium (its headless shell if there is one), else None.
+
+    None: Playwright's own browser. headless_shell=False: the full browser only.
+    """
+    if headless_shell:
+        for binary in HEADLESS_SHELL_BINARIES:
+            if os.access(binary, os.X_OK):
+                return binary
     for name in CHROMIUM_NAMES:
+        if not headless_shell and "headless" in name:
+            continue
         if path := shutil.which(name):
             return path
     return None
@@ -176,6 +205,7 @@ class BrowserPool:
         # Playwright's driver: our Chromium runs below it, and nothing else does.
         self._driver_pid: int | None = None
         self.version: str | None = None  # of the browser last launched
+        self.executable: str | None = None  # which Chromium that was (None: a browser elsewhere)
         self.isolation: BrowserIsolation | None = None  # of the browser we launched last
         self.page_memory_limit = PAGE_MEMORY_LIMIT_MB * 1024 * 1024
         self._memory_guard: asyncio.Task[None] | None = None
@@ -297,7 +327,6 @@ class BrowserPool:
         # Imported here: only the in-process renderer needs Playwright.
         from playwright.async_api import async_playwright  # noqa: PLC0415
 
-        executable = self._executable_path or find_chromium()
         before = set(await asyncio.to_thread(descendants, os.getpid()))
         playwright = await async_playwright().start()
         self._driver_pid = await asyncio.to_thread(_new_driver, before)
@@ -308,9 +337,7 @@ class BrowserPool:
                 self._browser = await playwright.chromium.connect_over_cdp(endpoint)
                 self.isolation = None
             else:
-                self._browser, self.isolation = await self._launch_isolated(
-                    playwright, executable or playwright.chromium.executable_path
-                )
+                self._browser, self.isolation = await self._launch_isolated(playwright)
         except Exception as err:
             await playwright.stop()
             self._driver_pid = None
@@ -331,27 +358,39 @@ class BrowserPool:
                 self._guard_memory(), name="dashboard_cast page memory guard"
             )
         self.version = self._browser.version
+        if self._cdp_url is not None:
+            self.executable = None
         self.launches += 1
         await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.debug(
             "Started Chromium %s (%s)",
             self._browser.version,
-            url_for_logs(self._cdp_url) if self._cdp_url else executable or "Playwright's",
+            url_for_logs(self._cdp_url) if self._cdp_url else self.executable,
         )
 
-    async def _launch_isolated(
-        self, playwright: Playwright, executable: str
-    ) -> tuple[Browser, BrowserIsolation]:
-        """Launch Chromium as its own account, with its sandbox if it can be had."""
+    async def _launch_isolated(self, playwright: Playwright) -> tuple[Browser, BrowserIsolation]:
+        """Launch Chromium as its own account, with its sandbox if it can be had.
+
+        The headless shell (half the memory) keeps its network service out of
+        the sandbox, always: it is chosen only where Chromium has an account of
+        its own, which keeps that service away from our files. Where Chromium
+        runs as our own account, the full browser sandboxes that service too.
+        """
         from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415
 
         account = await asyncio.to_thread(chromium_account)
+        executable = (
+            self._executable_path
+            or await asyncio.to_thread(find_chromium, headless_shell=account is not None)
+            or playwright.chromium.executable_path
+        )
+        self.executable = executable
         launcher = await asyncio.to_thread(prepare_launcher, self._temp_dir, executable, account)
         reason = None
         for sandbox in (True, False):
             try:
                 browser = await playwright.chromium.launch(
-                    executable_path=launcher.script,
+                    executable_path=launcher.executable,
                     args=list(PAGE_BROWSER_ARGS),
                     headless=True,
                     chromium_sandbox=sandbox,
@@ -364,7 +403,8 @@ class BrowserPool:
                 reason = sandbox_failure(str(err))
                 _LOGGER.debug("Chromium's sandbox is not available here: %s", reason)
                 continue
-            return browser, BrowserIsolation(sandbox, launcher.user, reason)
+            network_sandbox = sandbox and not is_headless_shell(executable)
+            return browser, BrowserIsolation(sandbox, launcher.user, reason, network_sandbox)
         raise AssertionError("unreachable")
 
     async def _guard_memory(self) -> None:

@@ -14,15 +14,14 @@ and refuses to run as root. So:
 - Where the sandbox cannot be had, Chromium runs without it (BrowserPool tries
   it first), and its owner says so (diagnostics, a repair issue).
 
-A small launcher script does the switch: Playwright starts it as Chromium, and
-it prepares the profile Playwright made (our preferences, owned by Chromium's
-account) before it runs the real browser.
+A small launcher script does the switch: Playwright starts it as Chromium; it
+hands the profile Playwright made to Chromium's account and runs the browser
+as that account.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import json
 import os
 from pathlib import Path
 import pwd
@@ -32,9 +31,13 @@ import shutil
 # Accounts Chromium may run as when we are root, in order: the add-on's own,
 # then the system's least privileged one.
 SANDBOX_USERS = ("dashboard-cast", "nobody")
-# Profile preferences no command-line switch sets. WebRTC may use UDP only
-# through a proxy: a page's every connection goes through its egress proxy.
-PROFILE_PREFERENCES = {"webrtc": {"ip_handling_policy": "disable_non_proxied_udp"}}
+# WebRTC may use UDP only through a proxy (so not at all: a page's every
+# connection goes through its egress proxy). The full browser takes the first
+# switch, the headless shell the second; each ignores the other.
+WEBRTC_ARGS = (
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
 SETPRIV = "setpriv"
 LAUNCHER_NAME = "launch-chromium"
 HOME_NAME = "home"
@@ -47,10 +50,22 @@ class BrowserIsolation:
     sandbox: bool
     user: str  # the account Chromium runs as
     reason: str | None = None  # why the sandbox is off
+    # Its network service sandboxed too (the headless shell never does it).
+    network_sandbox: bool = False
 
     def as_dict(self) -> dict[str, str | bool | None]:
         """For diagnostics and the renderer's health answer."""
-        return {"sandbox": self.sandbox, "user": self.user, "sandbox_off_reason": self.reason}
+        return {
+            "sandbox": self.sandbox,
+            "network_sandbox": self.network_sandbox,
+            "user": self.user,
+            "sandbox_off_reason": self.reason,
+        }
+
+
+def is_headless_shell(executable: str) -> bool:
+    """Tell whether a Chromium binary is the headless shell (by its name)."""
+    return "headless" in Path(executable).name
 
 
 def chromium_account() -> pwd.struct_passwd | None:
@@ -75,9 +90,9 @@ def current_user_name() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Launcher:
-    """The launcher script and the home folder of the Chromium it starts."""
+    """What Playwright starts as Chromium (the launcher, or Chromium itself), and its home."""
 
-    script: Path
+    executable: str
     home: Path
     user: str
 
@@ -85,42 +100,39 @@ class Launcher:
 def prepare_launcher(
     temp_dir: Path, executable: str, account: pwd.struct_passwd | None
 ) -> Launcher:
-    """Write the launcher into temp_dir (blocking: use the executor).
+    """Make Chromium's home in temp_dir, and the launcher for account (blocking: use a thread).
 
-    temp_dir/home is Chromium's HOME and TMPDIR, owned by its account. The
-    script itself stays ours: Chromium's account may not change what runs next
-    as root.
+    temp_dir/home is Chromium's HOME and TMPDIR, owned by its account. Without
+    an account to switch to, Chromium itself is started. The script stays ours:
+    Chromium's account may not change what runs next as root.
     """
     temp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     home = temp_dir / HOME_NAME
     home.mkdir(mode=0o700, exist_ok=True)
-    preferences = shlex.quote(json.dumps(PROFILE_PREFERENCES))
-    lines = [
-        "#!/bin/sh",
-        "# Written by Dashboard Cast (isolation.py): prepare the profile, then run Chromium.",
-        "for arg; do",
-        '  case "$arg" in --user-data-dir=*) profile="${arg#--user-data-dir=}" ;; esac',
-        "done",
-        'if [ -n "$profile" ]; then',
-        '  mkdir -p "$profile/Default" || exit 1',
-        f'  printf %s {preferences} > "$profile/Default/Preferences" || exit 1',
-    ]
-    command = shlex.quote(executable)
-    if account is not None:
-        os.chown(home, account.pw_uid, account.pw_gid)
-        temp_dir.chmod(0o711)  # its account passes through to home, sees nothing else
-        owner = f"{account.pw_uid}:{account.pw_gid}"
-        lines.append(f'  chown -R {owner} "$profile" || exit 1')
-        setpriv = shutil.which(SETPRIV) or SETPRIV
-        command = (
-            f"{shlex.quote(setpriv)} --reuid={account.pw_uid} --regid={account.pw_gid}"
-            f" --clear-groups -- {command}"
-        )
-    lines += ["fi", f'exec {command} "$@"', ""]
+    if account is None:
+        return Launcher(executable, home, current_user_name())
+    os.chown(home, account.pw_uid, account.pw_gid)
+    temp_dir.chmod(0o711)  # its account passes through to home, sees nothing else
+    owner = f"{account.pw_uid}:{account.pw_gid}"
+    setpriv = shlex.quote(shutil.which(SETPRIV) or SETPRIV)
+    switch = f"{setpriv} --reuid={account.pw_uid} --regid={account.pw_gid} --clear-groups"
     script = temp_dir / LAUNCHER_NAME
-    script.write_text("\n".join(lines))
+    script.write_text(
+        "\n".join(
+            [
+                "#!/bin/sh",
+                "# Written by Dashboard Cast (isolation.py): run Chromium as its own account.",
+                "for arg; do",
+                '  case "$arg" in --user-data-dir=*) profile="${arg#--user-data-dir=}" ;; esac',
+                "done",
+                f'if [ -n "$profile" ]; then chown -R {owner} "$profile" || exit 1; fi',
+                f'exec {switch} -- {shlex.quote(executable)} "$@"',
+                "",
+            ]
+        )
+    )
     script.chmod(0o700)
-    return Launcher(script, home, account.pw_name if account is not None else current_user_name())
+    return Launcher(str(script), home, account.pw_name)
 
 
 def sandbox_failure(message: str) -> str:
