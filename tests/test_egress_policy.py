@@ -15,6 +15,7 @@ from custom_components.dashboard_cast.dashboard_cast_pipeline.egress import (
     is_public,
     origin_endpoint,
 )
+from custom_components.dashboard_cast.dashboard_cast_pipeline.page import PageSpec
 
 CLOSED = [
     "127.0.0.1",  # this machine
@@ -135,3 +136,23 @@ async def test_the_proxy_connects_where_allowed_and_refuses_the_rest() -> None:
         await proxy.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("url", "hass_url", "trusted"),
+    [
+        # Home Assistant's own page on loopback: its certificate names another host.
+        ("https://127.0.0.1:8123/lovelace/0", "https://127.0.0.1:8123", True),
+        # Everything else is checked: Home Assistant elsewhere (a remote renderer), other sites.
+        ("https://homeassistant.local:8123/lovelace/0", "https://homeassistant.local:8123", False),
+        ("https://example.com/", "https://127.0.0.1:8123", False),
+        ("https://example.com/", None, False),
+        ("http://127.0.0.1:8123/lovelace/0", "http://127.0.0.1:8123", False),
+    ],
+)
+def test_certificates_are_checked_except_home_assistants_own_on_loopback(
+    url: str, hass_url: str | None, trusted: bool
+) -> None:
+    """Only Home Assistant's own https page on this machine skips the certificate check."""
+    spec = PageSpec(url, 1280, 720, hass_url=hass_url, refresh_token="t" if hass_url else None)
+    assert spec.trusts_any_certificate is trusted

@@ -18,6 +18,7 @@ from typing import Any
 import uuid as uuid_lib
 
 from aiohttp import web
+import psutil
 import pytest
 
 from custom_components.dashboard_cast.const import (
@@ -150,6 +151,13 @@ async def test_addon_announces_itself_and_a_screen_renders_on_it(
             "config": {"host": "127.0.0.1", "port": port, "secret": secret},
         }
         renderer_url = f"http://127.0.0.1:{port}"
+        # It listens on the host's address the Supervisor named (and loopback), not on all.
+        listening = {
+            connection.laddr.ip
+            for connection in psutil.Process(addon.pid).net_connections(kind="inet")
+            if connection.status == psutil.CONN_LISTEN
+        }
+        assert listening == {"127.0.0.1"}
 
         result = await hass.config_entries.flow.async_init(
             DOMAIN, context={"source": SOURCE_HASSIO}, data=discovered(announcement, "a" * 32)
