@@ -15,6 +15,7 @@ from custom_components.dashboard_cast.const import (
     CONF_KEEP_CASTING,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_SCREEN_CARE,
     CONF_SEGMENT_SECONDS,
     CONF_SILENT_AUDIO,
     CONF_TARGET,
@@ -42,6 +43,7 @@ VALID_OPTIONS = {
     CONF_REDUCE_MOTION: True,
     CONF_SEGMENT_SECONDS: 0.5,
     CONF_SILENT_AUDIO: False,
+    CONF_SCREEN_CARE: False,
     CONF_WEBHOOK_REMOTE: False,
 }
 
@@ -150,6 +152,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_REDUCE_MOTION: False,
             CONF_SEGMENT_SECONDS: 2,
             CONF_SILENT_AUDIO: True,
+            CONF_SCREEN_CARE: True,
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
             CONF_WEBHOOK_REMOTE: True,
         },
@@ -166,6 +169,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_REDUCE_MOTION: False,
         CONF_SEGMENT_SECONDS: 2.0,
         CONF_SILENT_AUDIO: True,
+        CONF_SCREEN_CARE: True,
         CONF_BASE_URL: "http://192.168.1.10:8123",
         CONF_WEBHOOK_REMOTE: True,
     }

@@ -9,6 +9,7 @@ from .dashboard_cast_pipeline.options import (
     FPS,
     QUALITY,
     REDUCE_MOTION,
+    SCREEN_CARE,
     SEGMENT_SECONDS,
     SILENT_AUDIO,
     STREAM_OPTIONS,
@@ -35,6 +36,8 @@ CONF_REDUCE_MOTION: Final = REDUCE_MOTION.key
 CONF_SEGMENT_SECONDS: Final = SEGMENT_SECONDS.key
 # A silent audio track in the stream, for receivers that play no video-only HLS.
 CONF_SILENT_AUDIO: Final = SILENT_AUDIO.key
+# Moves the picture by a few pixels every few minutes (OLED and plasma burn-in).
+CONF_SCREEN_CARE: Final = SCREEN_CARE.key
 CONF_KEEP_CASTING: Final = "keep_casting"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.

@@ -43,6 +43,7 @@ DEFAULT_SEGMENT_SECONDS: Final = 0.5
 MIN_SEGMENT_SECONDS: Final = 0.5
 MAX_SEGMENT_SECONDS: Final = 4.0
 DEFAULT_SILENT_AUDIO: Final = False
+DEFAULT_SCREEN_CARE: Final = False
 
 # Page size in CSS pixels, and the encoder's rate cap, for each preset.
 VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
@@ -100,6 +101,8 @@ SEGMENT_SECONDS: Final = NumberOption(
     "segment_seconds", DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS, 0.5, "s"
 )
 SILENT_AUDIO: Final = SwitchOption("silent_audio", DEFAULT_SILENT_AUDIO)
+# Moves the picture by a few pixels every few minutes (OLED and plasma burn-in).
+SCREEN_CARE: Final = SwitchOption("screen_care", DEFAULT_SCREEN_CARE)
 # In the order forms show them; each key is a field of session.StreamOptions.
 STREAM_OPTIONS: Final[tuple[StreamOption, ...]] = (
     QUALITY,
@@ -109,6 +112,7 @@ STREAM_OPTIONS: Final[tuple[StreamOption, ...]] = (
     REDUCE_MOTION,
     SEGMENT_SECONDS,
     SILENT_AUDIO,
+    SCREEN_CARE,
 )
 
 

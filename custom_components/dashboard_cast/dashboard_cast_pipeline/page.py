@@ -41,6 +41,14 @@ _INIT_SCRIPT = """
       else window.dispatchEvent(new CustomEvent("hass-kiosk-mode", { detail: { enable: true } }));
     }, 100);
   }
+  if (config.screenCare && window === window.top) {
+    let step = 0;
+    setInterval(() => {
+      step = (step + 1) %% config.screenCare.offsets.length;
+      const [x, y] = config.screenCare.offsets[step];
+      document.documentElement.style.setProperty("translate", `${x}px ${y}px`, "important");
+    }, config.screenCare.seconds * 1000);
+  }
   if (!config.css) return;
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(config.css);
@@ -84,6 +92,13 @@ REDUCE_MOTION_CSS = """
 """
 
 
+# Screen care: the page's offset in CSS pixels, one step every few minutes. The
+# background fills the viewport whatever the offset; a few pixels of content at
+# one edge leave the picture for a while.
+SCREEN_CARE_SECONDS = 180.0
+SCREEN_CARE_OFFSETS = ((0, 0), (3, 0), (3, 3), (0, 3), (-3, 3), (-3, 0), (-3, -3), (0, -3), (3, -3))
+
+
 def is_loopback(host: str) -> bool:
     """Tell whether a host is this machine's loopback (by address or as localhost)."""
     try:
@@ -119,6 +134,9 @@ class PageSpec:
     refresh_token: str | None = None
     # The session's egress proxy (egress.py): every connection of the page goes through it.
     proxy: str | None = None
+    # Move the whole picture by a few pixels every screen_care_seconds (burn-in).
+    screen_care: bool = False
+    screen_care_seconds: float | None = None  # None: SCREEN_CARE_SECONDS
 
     @property
     def trusts_any_certificate(self) -> bool:
@@ -145,6 +163,11 @@ def init_script(spec: PageSpec) -> str:
         config["css"] += KIOSK_CSS
     if spec.reduce_motion:
         config["css"] += REDUCE_MOTION_CSS
+    if spec.screen_care:
+        config["screenCare"] = {
+            "seconds": spec.screen_care_seconds or SCREEN_CARE_SECONDS,
+            "offsets": SCREEN_CARE_OFFSETS,
+        }
     return _INIT_SCRIPT % json.dumps(config)
 
 

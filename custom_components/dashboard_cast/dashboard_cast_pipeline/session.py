@@ -78,6 +78,7 @@ class StreamOptions:
     reduce_motion: bool
     segment_seconds: float
     silent_audio: bool = False
+    screen_care: bool = False
 
     @classmethod
     def from_values(cls, dashboard: str, values: Mapping[str, Any]) -> StreamOptions:
@@ -317,6 +318,7 @@ class StreamSession:
                 zoom=self.options.zoom,
                 theme=self.options.theme,
                 reduce_motion=self.options.reduce_motion,
+                screen_care=self.options.screen_care,
                 hass_url=self._hass_url if self._own_site else None,
                 refresh_token=self._refresh_token if self._own_site else None,
                 proxy=None if self._egress is None else self._egress.url,

@@ -1,0 +1,69 @@
+"""Screen care in real Chromium: the picture moves by a few pixels, step by step."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+
+from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import BrowserPool
+from custom_components.dashboard_cast.dashboard_cast_pipeline.page import (
+    SCREEN_CARE_OFFSETS,
+    PageSpec,
+    async_open_page,
+)
+
+from ..media import first_content_row
+
+# White, with a black square at row 100 (the top edge found in a JPEG is a few
+# rows higher: its ringing).
+PAGE = (
+    "data:text/html,<body style='margin:0;background:white'>"
+    "<div style='position:absolute;left:100px;top:100px;width:300px;height:300px;"
+    "background:black'></div></body>"
+)
+STEP_SECONDS = 0.3
+
+
+@pytest.fixture
+async def pool(tmp_path: Path) -> AsyncGenerator[BrowserPool]:
+    """Our Chromium, as a stream gets it; closed afterwards."""
+    browser_pool = BrowserPool(temp_dir=tmp_path / "browser")
+    yield browser_pool
+    await browser_pool.async_close()
+
+
+async def top_edges(pool: BrowserPool, *, screen_care: bool) -> list[int | None]:
+    """Where the square's top edge is in the page's picture, over ten steps' time."""
+    browser = await pool.acquire()
+    context, page = await async_open_page(
+        browser,
+        PageSpec(PAGE, 1280, 720, screen_care=screen_care, screen_care_seconds=STEP_SECONDS),
+    )
+    rows = []
+    try:
+        for _ in range(20):
+            rows.append(await first_content_row(await page.screenshot(type="jpeg")))
+            await asyncio.sleep(STEP_SECONDS / 2)
+    finally:
+        await context.close()
+        pool.release()
+    return rows
+
+
+async def test_screen_care_moves_the_picture_a_few_pixels(pool: BrowserPool) -> None:
+    """On: the edge visits several rows, within the offsets' span."""
+    rows = [row for row in await top_edges(pool, screen_care=True) if row is not None]
+    assert len(rows) == 20
+    span = max(y for _, y in SCREEN_CARE_OFFSETS) - min(y for _, y in SCREEN_CARE_OFFSETS)
+    assert len(set(rows)) >= 2, rows
+    assert max(rows) - min(rows) <= span + 1, rows  # a JPEG edge moves by a row either way
+
+
+async def test_without_screen_care_the_picture_stays(pool: BrowserPool) -> None:
+    """Off (the default): the edge stays where the page put it."""
+    rows = await top_edges(pool, screen_care=False)
+    assert len(set(rows)) == 1, rows
+    assert None not in rows
