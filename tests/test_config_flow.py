@@ -13,6 +13,7 @@ from custom_components.dashboard_cast.const import (
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_KEEP_CASTING,
+    CONF_ORIENTATION,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
     CONF_SCREEN_CARE,
@@ -44,6 +45,7 @@ VALID_OPTIONS = {
     CONF_SEGMENT_SECONDS: 0.5,
     CONF_SILENT_AUDIO: False,
     CONF_SCREEN_CARE: False,
+    CONF_ORIENTATION: "landscape",
     CONF_WEBHOOK_REMOTE: False,
 }
 
@@ -153,6 +155,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
             CONF_SEGMENT_SECONDS: 2,
             CONF_SILENT_AUDIO: True,
             CONF_SCREEN_CARE: True,
+            CONF_ORIENTATION: "portrait_left",
             CONF_BASE_URL: " http://192.168.1.10:8123/ ",
             CONF_WEBHOOK_REMOTE: True,
         },
@@ -170,6 +173,7 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         CONF_SEGMENT_SECONDS: 2.0,
         CONF_SILENT_AUDIO: True,
         CONF_SCREEN_CARE: True,
+        CONF_ORIENTATION: "portrait_left",
         CONF_BASE_URL: "http://192.168.1.10:8123",
         CONF_WEBHOOK_REMOTE: True,
     }

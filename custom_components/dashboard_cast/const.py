@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from .dashboard_cast_pipeline.options import (
     FPS,
+    ORIENTATION,
     QUALITY,
     REDUCE_MOTION,
     SCREEN_CARE,
@@ -38,6 +39,8 @@ CONF_SEGMENT_SECONDS: Final = SEGMENT_SECONDS.key
 CONF_SILENT_AUDIO: Final = SILENT_AUDIO.key
 # Moves the picture by a few pixels every few minutes (OLED and plasma burn-in).
 CONF_SCREEN_CARE: Final = SCREEN_CARE.key
+# Landscape, or portrait for a screen hung on its side.
+CONF_ORIENTATION: Final = ORIENTATION.key
 CONF_KEEP_CASTING: Final = "keep_casting"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.

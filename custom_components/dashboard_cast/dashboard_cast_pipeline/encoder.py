@@ -109,8 +109,13 @@ def ffmpeg_args(
     *,
     generation: int = 0,
     silent_audio: bool = False,
+    transpose: str | None = None,
 ) -> list[str]:
     """Return FFmpeg's arguments after the binary.
+
+    transpose ("clock" or "cclock") turns the frames (a portrait page) a quarter
+    before they are scaled to width x height, so they stand upright on a
+    screen hung on its side.
 
     silent_audio adds a silent AAC track to the same segments, for receivers
     that play no video-only HLS. FFmpeg's scheduler reads the endless silence
@@ -144,7 +149,11 @@ def ffmpeg_args(
         "-map", "0:v",
         *(SILENT_AUDIO_OUTPUT if silent_audio else ("-an",)),
         # The timeline is the frame count, which the feeder keeps in step with the clock.
-        "-vf", f"setpts=N/({fps}*TB),scale={width}:{height}:out_range=tv,format=yuv420p",
+        "-vf", ",".join([
+            f"setpts=N/({fps}*TB)",
+            *([f"transpose={transpose}"] if transpose else []),
+            f"scale={width}:{height}:out_range=tv,format=yuv420p",
+        ]),
         "-r", str(fps),
         "-c:v", "libx264",
         # veryfast, not ultrafast: ultrafast silently drops to Constrained Baseline.
@@ -232,6 +241,7 @@ class HlsEncoder:
         generation: int = 0,
         resume_after: float = 0.0,
         silent_audio: bool = False,
+        transpose: str | None = None,
     ) -> None:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
@@ -250,6 +260,7 @@ class HlsEncoder:
             max_kbps,
             generation=generation,
             silent_audio=silent_audio,
+            transpose=transpose,
         )
         self._interval = 1.0 / fps
         preroll_seconds = segment_duration(fps, segment_seconds) * PREROLL_SEGMENTS

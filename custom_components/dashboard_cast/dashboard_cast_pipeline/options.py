@@ -30,6 +30,25 @@ class Theme(StrEnum):
     LIGHT = "light"
 
 
+class Orientation(StrEnum):
+    """How the screen hangs: the picture is turned so that it stands upright on it.
+
+    portrait_right: the screen is turned a quarter to the right (clockwise), its
+    top edge on the right; portrait_left: to the left.
+    """
+
+    LANDSCAPE = "landscape"
+    PORTRAIT_RIGHT = "portrait_right"
+    PORTRAIT_LEFT = "portrait_left"
+
+
+# FFmpeg's transpose that turns a portrait page upright on a screen so turned.
+TRANSPOSE: Final[dict[Orientation, str | None]] = {
+    Orientation.LANDSCAPE: None,
+    Orientation.PORTRAIT_RIGHT: "cclock",
+    Orientation.PORTRAIT_LEFT: "clock",
+}
+
 DEFAULT_QUALITY: Final = Quality.P720
 DEFAULT_FPS: Final = 5
 MIN_FPS: Final = 1
@@ -44,6 +63,7 @@ MIN_SEGMENT_SECONDS: Final = 0.5
 MAX_SEGMENT_SECONDS: Final = 4.0
 DEFAULT_SILENT_AUDIO: Final = False
 DEFAULT_SCREEN_CARE: Final = False
+DEFAULT_ORIENTATION: Final = Orientation.LANDSCAPE
 
 # Page size in CSS pixels, and the encoder's rate cap, for each preset.
 VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
@@ -103,9 +123,11 @@ SEGMENT_SECONDS: Final = NumberOption(
 SILENT_AUDIO: Final = SwitchOption("silent_audio", DEFAULT_SILENT_AUDIO)
 # Moves the picture by a few pixels every few minutes (OLED and plasma burn-in).
 SCREEN_CARE: Final = SwitchOption("screen_care", DEFAULT_SCREEN_CARE)
+ORIENTATION: Final = ChoiceOption("orientation", Orientation, DEFAULT_ORIENTATION)
 # In the order forms show them; each key is a field of session.StreamOptions.
 STREAM_OPTIONS: Final[tuple[StreamOption, ...]] = (
     QUALITY,
+    ORIENTATION,
     FPS,
     ZOOM,
     THEME,

@@ -30,7 +30,9 @@ from .hls import StreamRegistry
 from .options import (
     MAX_BITRATE_KBPS,
     STREAM_OPTIONS,
+    TRANSPOSE,
     VIEWPORTS,
+    Orientation,
     Quality,
     Theme,
     stream_option_values,
@@ -79,6 +81,7 @@ class StreamOptions:
     segment_seconds: float
     silent_audio: bool = False
     screen_care: bool = False
+    orientation: Orientation = Orientation.LANDSCAPE
 
     @classmethod
     def from_values(cls, dashboard: str, values: Mapping[str, Any]) -> StreamOptions:
@@ -95,6 +98,14 @@ class StreamOptions:
     def size(self) -> tuple[int, int]:
         """Output width and height in pixels."""
         return VIEWPORTS[self.quality]
+
+    @property
+    def page_size(self) -> tuple[int, int]:
+        """The page's width and height in pixels: the output's, turned for a portrait screen."""
+        width, height = self.size
+        if self.orientation is Orientation.LANDSCAPE:
+            return width, height
+        return height, width
 
     @property
     def max_kbps(self) -> int:
@@ -305,7 +316,7 @@ class StreamSession:
 
     async def _open_page(self, latest: bytes | None = None) -> None:
         """Open the page in the shared browser and start capturing it."""
-        width, height = self.options.size
+        width, height = self.options.page_size
         self._browser = await self._pool.acquire()
         self._has_browser = True
         self._page_crashed = False
@@ -376,6 +387,7 @@ class StreamSession:
             generation=generation,
             resume_after=resume_after,
             silent_audio=self.options.silent_audio,
+            transpose=TRANSPOSE[self.options.orientation],
         )
         await self.encoder.start()
 
