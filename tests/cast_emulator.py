@@ -105,12 +105,20 @@ class _Connection:
 class CastDevice:
     """One emulated Chromecast with a screen."""
 
-    def __init__(self, host: str, name: str, receiver: ShakaReceiver | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        name: str,
+        receiver: ShakaReceiver | None = None,
+        model: str = "Chromecast",
+    ) -> None:
         """Describe the device; start() makes it reachable.
 
         receiver: play each LOAD in a real player; set it any time before the LOAD.
+        model: the model name it reports, as the cast integration reads it.
         """
         self.host = host
+        self.model = model
         self.receiver = receiver
         self.screen: PlayingScreen | None = None  # the playing receiver's, while it plays
         self.name = name
@@ -196,7 +204,7 @@ class CastDevice:
                 "name": self.name,
                 "device_info": {
                     "ssdp_udn": self.uuid,
-                    "model_name": "Chromecast",
+                    "model_name": self.model,
                     "manufacturer": "Google Inc.",
                     "multizone_supported": False,
                     "capabilities": {"display_supported": True, "multizone_supported": False},

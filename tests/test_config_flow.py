@@ -36,7 +36,7 @@ from .conftest import CALLBACK_SECRET
 # The defaults written out: what a new entry gets, and a valid form to submit.
 VALID_OPTIONS = {
     CONF_DASHBOARD: "lovelace/0",
-    CONF_QUALITY: "720p",
+    CONF_QUALITY: "auto",
     CONF_FPS: 5,
     CONF_THEME: "auto",
     CONF_ZOOM: 1.0,

@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.dashboard_cast.const import DOMAIN
+from custom_components.dashboard_cast.dashboard_cast_pipeline.options import Quality
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
@@ -58,7 +59,7 @@ bad_values: dict[str, st.SearchStrategy[Any]] = {
         st.just("a" * 2049),  # longer than any URL we take
         not_scalar,
     ),
-    "quality": st.one_of(odd_text.filter(lambda text: text not in ("720p", "1080p")), not_scalar),
+    "quality": st.one_of(odd_text.filter(lambda text: text not in set(Quality)), not_scalar),
     "theme": st.one_of(
         odd_text.filter(lambda text: text not in ("auto", "dark", "light")), not_scalar
     ),

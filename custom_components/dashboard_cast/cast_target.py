@@ -26,11 +26,13 @@ from homeassistant.components.media_player.const import (
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 
 from .clock import async_wait
 from .const import DOMAIN, EndReason
 from .dashboard_cast_pipeline.hls import HLS_CONTENT_TYPE, THUMBNAIL, URL_PREFIX
+from .dashboard_cast_pipeline.options import Quality
 from .dashboard_cast_pipeline.redact import text_for_logs
 from .dashboard_cast_pipeline.session import SessionLogger
 
@@ -193,3 +195,32 @@ def is_free(state: State | None) -> bool:
     if state.state == MediaPlayerState.OFF:
         return True
     return state.state == MediaPlayerState.IDLE and state.attributes.get(ATTR_APP_ID) in NO_APP_IDS
+
+
+# Cast devices whose screens are not TVs, by their model's name (the Nest Hub
+# was the Home Hub once): the picture fits their panel.
+HUB_QUALITIES = (
+    ("nest hub max", Quality.NEST_HUB_MAX),
+    ("nest hub", Quality.NEST_HUB),
+    ("home hub", Quality.NEST_HUB),
+)
+
+
+@callback
+def fitted_quality(hass: HomeAssistant, entity_id: str) -> Quality:
+    """The picture that fits the cast device: a hub's panel, 1080p for a TV.
+
+    Every Chromecast and Google TV decodes 1080p at level 4.1. A device whose
+    model is unknown gets 720p, which every receiver plays.
+    """
+    entity = er.async_get(hass).async_get(entity_id)
+    device = (
+        dr.async_get(hass).async_get(entity.device_id)
+        if entity is not None and entity.device_id
+        else None
+    )
+    model = (device.model or "").casefold() if isinstance(device, dr.DeviceEntry) else ""
+    for name, quality in HUB_QUALITIES:
+        if name in model:
+            return quality
+    return Quality.P1080 if model else Quality.P720

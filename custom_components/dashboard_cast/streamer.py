@@ -19,6 +19,7 @@ from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
 from .auth import async_create_session_token, async_revoke_session_token
+from .cast_target import fitted_quality
 from .const import (
     CONF_BASE_URL,
     CONF_DASHBOARD,
@@ -30,6 +31,7 @@ from .const import (
 from .dashboard_cast_pipeline.browser import BrowserPool
 from .dashboard_cast_pipeline.client import RemoteSession, RendererClient
 from .dashboard_cast_pipeline.hls import StreamRegistry, stream_path
+from .dashboard_cast_pipeline.options import Quality
 from .dashboard_cast_pipeline.page import is_url
 from .dashboard_cast_pipeline.session import (
     RenderSession,
@@ -160,6 +162,8 @@ class TargetStreamer:
     ) -> RenderSession:
         """Start a session, replacing the running one; return once it renders."""
         options = replace(self.default_options(), **overrides)
+        if options.quality is Quality.AUTO:
+            options = replace(options, quality=fitted_quality(self._hass, self.target))
         if identity is None:
             identity = SessionIdentity(self.target)
         async with self._lock:

@@ -43,6 +43,7 @@ setInterval(async () => {
 </script></body></html>"""
 # Port 8009 is fixed: every emulated device has a loopback address of its own.
 CAST_HOSTS = {"127.0.0.2": "Living room TV", "127.0.0.3": "Kitchen hub"}
+CAST_MODELS = {"127.0.0.2": "Chromecast", "127.0.0.3": "Google Nest Hub"}
 
 
 @pytest.fixture
@@ -149,7 +150,9 @@ async def wait_for(condition: Any, timeout: float = 30) -> None:
 async def cast_devices(hass: HomeAssistant) -> AsyncGenerator[dict[str, CastDevice]]:
     """Two emulated Chromecasts, found by Home Assistant's own cast integration."""
     pytest_socket.socket_allow_hosts(["127.0.0.1", *CAST_HOSTS])
-    devices = {host: CastDevice(host, name) for host, name in CAST_HOSTS.items()}
+    devices = {
+        host: CastDevice(host, name, model=CAST_MODELS[host]) for host, name in CAST_HOSTS.items()
+    }
     cast_entry = MockConfigEntry(
         domain="cast", data={"known_hosts": list(CAST_HOSTS), "ignore_cec": [], "uuid": []}
     )

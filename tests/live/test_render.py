@@ -19,6 +19,7 @@ from custom_components.dashboard_cast.const import (
     CONF_ALLOWED_ORIGINS,
     CONF_DASHBOARD,
     CONF_FPS,
+    CONF_QUALITY,
     DOMAIN,
 )
 from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
@@ -55,6 +56,7 @@ async def streamer(
             CONF_DASHBOARD: colour_page.url,
             CONF_ALLOWED_ORIGINS: [colour_page.origin],
             CONF_FPS: 5,
+            CONF_QUALITY: "720p",  # these tests check 720p's figures
         },
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)

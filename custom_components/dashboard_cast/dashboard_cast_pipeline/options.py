@@ -16,10 +16,19 @@ import probatio
 
 
 class Quality(StrEnum):
-    """Quality presets: the size of the rendered page and of the video."""
+    """Quality presets: the size of the rendered page and of the video.
 
+    AUTO is Home Assistant's to resolve from the cast device's model (a hub's
+    panel, 1080p for a TV); the pipeline, which knows no device, takes it as 720p.
+    """
+
+    AUTO = "auto"
     P720 = "720p"
     P1080 = "1080p"
+    NEST_HUB = "1024x600"  # the Nest Hub's panel
+    # The Nest Hub Max's panel is 1280x800, but its player takes at most 720
+    # lines: its 16:10 at 720 lines.
+    NEST_HUB_MAX = "1152x720"
 
 
 class Theme(StrEnum):
@@ -49,7 +58,7 @@ TRANSPOSE: Final[dict[Orientation, str | None]] = {
     Orientation.PORTRAIT_LEFT: "clock",
 }
 
-DEFAULT_QUALITY: Final = Quality.P720
+DEFAULT_QUALITY: Final = Quality.AUTO
 DEFAULT_FPS: Final = 5
 MIN_FPS: Final = 1
 MAX_FPS: Final = 30
@@ -67,12 +76,18 @@ DEFAULT_ORIENTATION: Final = Orientation.LANDSCAPE
 
 # Page size in CSS pixels, and the encoder's rate cap, for each preset.
 VIEWPORTS: Final[dict[Quality, tuple[int, int]]] = {
+    Quality.AUTO: (1280, 720),
     Quality.P720: (1280, 720),
     Quality.P1080: (1920, 1080),
+    Quality.NEST_HUB: (1024, 600),
+    Quality.NEST_HUB_MAX: (1152, 720),
 }
 MAX_BITRATE_KBPS: Final[dict[Quality, int]] = {
+    Quality.AUTO: 2500,
     Quality.P720: 2500,
     Quality.P1080: 5000,
+    Quality.NEST_HUB: 2000,
+    Quality.NEST_HUB_MAX: 2500,
 }
 # H.264 High profile, level 4.1: plays on a Nest Hub and a first-generation Chromecast.
 H264_CODECS: Final = "avc1.640029"
