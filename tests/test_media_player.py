@@ -18,9 +18,16 @@ from .dashboards import TEST_DASHBOARD, TEST_TITLE, store_test_dashboard
 
 @pytest.fixture
 async def player(
-    hass: HomeAssistant, hass_storage: dict[str, Any], config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    living_room_tv: er.RegistryEntry,
 ) -> str:
-    """A loaded entry on an instance with the default dashboard and a stored one."""
+    """A loaded entry on an instance with the default dashboard and a stored one.
+
+    Its cast device is connected (off): the player is available.
+    """
+    hass.states.async_set(living_room_tv.entity_id, "off")
     store_test_dashboard(hass_storage)
     assert await async_setup_component(hass, "lovelace", {})
     assert await hass.config_entries.async_setup(config_entry.entry_id)
@@ -106,15 +113,18 @@ async def test_play_media_refuses_other_schemes(hass: HomeAssistant, player: str
     assert hass.states.get(player).state == "off"  # type: ignore[union-attr]
 
 
-async def test_start_without_reachable_target_fails_clearly(
-    hass: HomeAssistant, player: str
+async def test_player_is_available_while_its_cast_device_is(
+    hass: HomeAssistant, player: str, living_room_tv: er.RegistryEntry
 ) -> None:
-    """A target the cast integration does not report gives a translated error, no session."""
-    with pytest.raises(HomeAssistantError) as raised:
-        await hass.services.async_call(
-            "dashboard_cast", "start", {"entity_id": player}, blocking=True
-        )
-    assert raised.value.translation_key in {"target_unavailable", "no_stream_url"}
+    """The cast device goes away: so does the player (and a start on it does nothing)."""
+    hass.states.async_set(living_room_tv.entity_id, "unavailable")
+    await hass.async_block_till_done()
+    assert hass.states.get(player).state == "unavailable"  # type: ignore[union-attr]
+    await hass.services.async_call("dashboard_cast", "start", {"entity_id": player}, blocking=True)
+    entry = hass.config_entries.async_entries("dashboard_cast")[0]
+    assert entry.runtime_data.controller.current is None
+    hass.states.async_set(living_room_tv.entity_id, "idle")
+    await hass.async_block_till_done()
     assert hass.states.get(player).state == "off"  # type: ignore[union-attr]
 
 

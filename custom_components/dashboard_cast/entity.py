@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import override
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.device import async_entity_id_to_device
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.event import async_track_state_change_event
 
+from .cast_target import is_available
 from .data import DashboardCastConfigEntry
 
 
@@ -30,11 +32,30 @@ class DashboardCastEntity(Entity):
         self._attr_unique_id = f"{entry.entry_id}-{key}"
         self.device_entry = async_entity_id_to_device(hass, entry.runtime_data.target_entity_id)
 
+    @property
+    @override
+    def available(self) -> bool:
+        """Available while the cast device is: nothing can be shown on one that is gone."""
+        return is_available(self.hass.states.get(self._entry.runtime_data.target_entity_id))
+
     @override
     async def async_added_to_hass(self) -> None:
-        """Follow the session and its pipeline."""
+        """Follow the session, its pipeline, and whether the cast device is there."""
         await super().async_added_to_hass()
         self.async_on_remove(self._controller.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(
+            async_track_state_change_event(
+                self.hass,
+                self._entry.runtime_data.target_entity_id,
+                self._cast_state_changed,
+            )
+        )
+
+    @callback
+    def _cast_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        old, new = event.data["old_state"], event.data["new_state"]
+        if is_available(old) != is_available(new):
+            self.async_write_ha_state()
 
     # Not @override: Home Assistant 2026.10 has no such method and never calls it.
     @callback
