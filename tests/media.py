@@ -52,21 +52,27 @@ async def newest_segment(master_url: str) -> tuple[str, bytes]:
     return segment, await fetch(f"{base}/{init.group(1)}") + await fetch(f"{base}/{segment}")
 
 
-async def colour_of(media: bytes, demuxer: str = "mp4") -> tuple[int, int, int]:
-    """Mean RGB colour of the last picture of an fMP4 segment (with its init segment).
+async def last_picture(media: bytes, width: int, height: int, demuxer: str = "mp4") -> bytes:
+    """The last picture of an fMP4 segment (with its init segment), scaled, as RGB bytes.
 
     demuxer "jpeg_pipe" reads a JPEG instead.
     """
     proc = await asyncio.create_subprocess_exec(
         FFMPEG, "-v", "error", "-f", demuxer, "-i", "pipe:0",
-        "-vf", "scale=16:9", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        "-vf", f"scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     raw, err = await asyncio.wait_for(proc.communicate(media), 60)
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    frame = raw[-16 * 9 * 3 :]
-    assert len(frame) == 16 * 9 * 3
+    frame = raw[-width * height * 3 :]
+    assert len(frame) == width * height * 3
+    return frame
+
+
+async def colour_of(media: bytes, demuxer: str = "mp4") -> tuple[int, int, int]:
+    """Mean RGB colour of the last picture of an fMP4 segment (or a JPEG: demuxer jpeg_pipe)."""
+    frame = await last_picture(media, 16, 9, demuxer)
     pixels = 16 * 9
     return (
         sum(frame[0::3]) // pixels,

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 import pytest
 
-from ..media import FFMPEG, close_to, fetch, newest_segment, serve
+from ..media import close_to, fetch, last_picture, newest_segment, serve
 from .conftest import BLUE, RED
 from .test_renderer_service import Renderer, renderer, wait_playable  # noqa: F401
 
@@ -25,15 +25,7 @@ body { margin: 0; height: 100vh; background: #00ff00; }
 
 async def quadrants(media: bytes) -> dict[str, tuple[int, int, int]]:
     """Mean colour of the left, right, top and bottom of a segment's last picture (16x8)."""
-    proc = await asyncio.create_subprocess_exec(
-        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0",
-        "-vf", "scale=16:8", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    raw, err = await asyncio.wait_for(proc.communicate(media), 60)
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    frame = raw[-16 * 8 * 3 :]
+    frame = await last_picture(media, 16, 8)
 
     def mean(cells: list[tuple[int, int]]) -> tuple[int, int, int]:
         picked = [frame[(y * 16 + x) * 3 : (y * 16 + x) * 3 + 3] for x, y in cells]
