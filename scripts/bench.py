@@ -155,7 +155,7 @@ def cpu_by_role(hass_pid: int) -> dict[str, float]:
 
 def make_video() -> Path:
     """A 4-second H.264 test video (640x360, 25 frames/s) in the temp folder."""
-    path = Path(tempfile.gettempdir()) / "dashboard_cast_bench_video.mp4"
+    path = Path(tempfile.gettempdir()) / "bench-video-h264.mp4"
     if not path.exists():
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",

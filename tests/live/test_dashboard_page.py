@@ -11,7 +11,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import CONF_DASHBOARD
-from custom_components.dashboard_cast.dashboard_cast_pipeline.options import Theme
+from custom_components.dashboard_cast.dashboard_cast_pipeline.options import Quality, Theme
 from custom_components.dashboard_cast.dashboard_cast_pipeline.priority import RENDERER_NICE
 from custom_components.dashboard_cast.streamer import TargetStreamer
 from homeassistant.core import HomeAssistant
@@ -83,7 +83,7 @@ async def test_dashboard_in_kiosk_with_theme_and_zoom(
     board_streamer: TargetStreamer, base_url: str
 ) -> None:
     """No header, no sidebar; the theme and zoom options reach the page."""
-    _, page = await showing_card(board_streamer, theme=Theme.DARK, zoom=2.0)
+    _, page = await showing_card(board_streamer, theme=Theme.DARK, zoom=2.0, quality=Quality.P720)
     assert page.url == f"{base_url}/{TEST_DASHBOARD}/kitchen"
 
     header_display = await page.evaluate(

@@ -20,6 +20,7 @@ from custom_components.dashboard_cast.const import (
     CONF_DASHBOARD,
     CONF_FPS,
     CONF_QUALITY,
+    CONF_TARGET,
     DOMAIN,
 )
 from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
@@ -48,7 +49,10 @@ async def streamer(
     config_entry: MockConfigEntry,
     colour_page: ColourPage,
 ) -> AsyncGenerator[TargetStreamer]:
-    """A loaded entry showing the colour page at 5 fps."""
+    """A loaded entry showing the colour page at 5 fps; its cast device is connected (off)."""
+    cast = er.async_get(hass).async_get(config_entry.data[CONF_TARGET])
+    assert cast is not None
+    hass.states.async_set(cast.entity_id, "off")
     hass.config_entries.async_update_entry(
         config_entry,
         options={

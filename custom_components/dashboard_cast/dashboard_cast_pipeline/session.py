@@ -504,23 +504,29 @@ class StreamSession:
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
-        """Revoke the URL, then stop everything this session started; safe to repeat."""
+        """Revoke the URL, then stop everything this session started; safe to repeat.
+
+        The egress proxy and the folder go whatever happened before: a stop cut
+        short by a second cancellation or an error still leaves neither behind.
+        """
         if self._registry is not None:
             self._registry.remove(self)
-        if self._watchdog is not None:
-            watchdog, self._watchdog = self._watchdog, None
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-        if self.encoder is not None:
-            await self.encoder.stop()
-        await self._close_page()
-        if self._egress is not None:
-            egress, self._egress = self._egress, None
-            await egress.close()
-        if self.out_dir is not None:
-            out_dir, self.out_dir = self.out_dir, None
-            await asyncio.to_thread(shutil.rmtree, out_dir, True)
+        try:
+            if self._watchdog is not None:
+                watchdog, self._watchdog = self._watchdog, None
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
+            if self.encoder is not None:
+                await self.encoder.stop()
+            await self._close_page()
+        finally:
+            if self._egress is not None:
+                egress, self._egress = self._egress, None
+                await egress.close()
+            if self.out_dir is not None:
+                out_dir, self.out_dir = self.out_dir, None
+                await asyncio.to_thread(shutil.rmtree, out_dir, True)
         self.log.debug("Pipeline stopped")
 
     async def reload(self) -> None:
