@@ -252,6 +252,14 @@ async def test_options_flow_allowed_sites(
         "http://nas.lan",
         "https://192.168.1.30:3000",
     ]
+    # More than the renderer takes: refused, the saved list stays.
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**VALID_OPTIONS, CONF_ALLOWED_ORIGINS: [f"http://10.0.0.{n}" for n in range(51)]},
+    )
+    assert result["errors"] == {CONF_ALLOWED_ORIGINS: "too_many_origins"}
+    assert len(config_entry.options[CONF_ALLOWED_ORIGINS]) == 2
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**VALID_OPTIONS, CONF_ALLOWED_ORIGINS: []}

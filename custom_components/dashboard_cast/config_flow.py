@@ -50,6 +50,7 @@ from .const import (
 from .dashboard import InvalidDashboardError, normalize_dashboard
 from .dashboard_cast_pipeline.browser import playwright_importable
 from .dashboard_cast_pipeline.client import RendererClient, RendererError
+from .dashboard_cast_pipeline.egress import MAX_ALLOWED_ORIGINS
 from .dashboard_cast_pipeline.options import STREAM_OPTIONS, stream_option_values
 from .fields import option_selector
 from .url_policy import InvalidOriginError, normalize_origin
@@ -372,6 +373,8 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
             except InvalidOriginError:
                 errors[CONF_ALLOWED_ORIGINS] = "invalid_origin"
             else:
+                if len(origins) > MAX_ALLOWED_ORIGINS:  # the renderer would refuse every start
+                    errors[CONF_ALLOWED_ORIGINS] = "too_many_origins"
                 options.pop(CONF_ALLOWED_ORIGINS, None)
                 if origins:
                     options[CONF_ALLOWED_ORIGINS] = origins

@@ -27,8 +27,6 @@ from .const import CONF_ALLOWED_ORIGINS, DOMAIN
 from .dashboard_cast_pipeline.egress import EgressPolicy, origin_endpoint
 from .dashboard_cast_pipeline.page import is_url
 
-MAX_ALLOWED_ORIGINS = 50
-
 
 class InvalidOriginError(ValueError):
     """Not an http(s) origin: scheme, host and optional port, nothing else."""

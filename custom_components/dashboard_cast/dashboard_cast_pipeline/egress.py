@@ -34,6 +34,8 @@ _LOGGER = logging.getLogger(__name__)
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# Allowed origins one policy takes: the renderer API refuses more, the options form too.
+MAX_ALLOWED_ORIGINS = 50
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
 CHUNK = 65536
@@ -103,13 +105,6 @@ class EgressPolicy:
             with contextlib.suppress(ValueError):
                 endpoints.add(origin_endpoint(origin))
         return cls(frozenset(endpoints))
-
-    def origins(self) -> list[str]:
-        """The allowed endpoints as origins, for the renderer API (scheme does not matter)."""
-        return sorted(
-            f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-            for host, port in self.allowed
-        )
 
     def allows(self, host: str, port: int, address: IPAddress) -> bool:
         """Tell whether a connection to host:port, resolved to address, may go ahead."""

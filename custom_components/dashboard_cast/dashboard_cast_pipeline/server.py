@@ -37,7 +37,7 @@ import probatio
 from .bodies import RequestError, error_response, read_json_object
 from .browser import BrowserPool
 from .cdp import CdpError
-from .egress import origin_endpoint
+from .egress import MAX_ALLOWED_ORIGINS, origin_endpoint
 from .hls import (
     STREAM_ROUTE,
     StreamRegistry,
@@ -57,7 +57,6 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_SESSIONS = 8  # one shared Chromium; more streams than this would starve it
 MAX_BODY_BYTES = 16384
-MAX_ALLOWED_ORIGINS = 50
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "dashboard_cast_renderer"
 # A session nobody asked after for this long is stopped: its Home Assistant is
 # gone (a crash, a restart) and will not delete it. Home Assistant polls every 2 s.
