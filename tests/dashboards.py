@@ -1,4 +1,4 @@
-"""A stored dashboard with two views, as the frontend would save it."""
+"""Stored dashboards, as the frontend would save them."""
 
 from __future__ import annotations
 
@@ -10,31 +10,50 @@ VIEWS = [
     {"title": "Kitchen", "path": "kitchen", "cards": [{"type": "markdown", "content": "Hi"}]},
     {"title": "Hall", "cards": [{"type": "markdown", "content": "There"}]},
 ]
+# Views that fill the screen with one colour each, for tests that read the picture.
+COLOUR_DASHBOARD = "dashboard-colours"
+COLOUR_TITLE = "Colours"
+COLOUR_VIEWS = [
+    {"title": "Red", "path": "red", "background": "#ff0000", "cards": []},
+    {"title": "Blue", "path": "blue", "background": "#0000ff", "cards": []},
+]
 
 
-def store_test_dashboard(hass_storage: dict[str, Any]) -> None:
-    """Put the dashboard into storage before lovelace is set up."""
+def store_dashboards(hass_storage: dict[str, Any], *boards: tuple[str, str, list[Any]]) -> None:
+    """Put dashboards (url_path, title, views) into storage before lovelace is set up."""
+    items = []
+    for url_path, title, views in boards:
+        board_id = url_path.replace("-", "_")
+        items.append(
+            {
+                "id": board_id,
+                "url_path": url_path,
+                "title": title,
+                "icon": "mdi:test-tube",
+                "show_in_sidebar": True,
+                "require_admin": False,
+                "mode": "storage",
+            }
+        )
+        hass_storage[f"lovelace.{board_id}"] = {
+            "version": 1,
+            "minor_version": 1,
+            "key": f"lovelace.{board_id}",
+            "data": {"config": {"title": title, "views": views}},
+        }
     hass_storage["lovelace_dashboards"] = {
         "version": 1,
         "minor_version": 1,
         "key": "lovelace_dashboards",
-        "data": {
-            "items": [
-                {
-                    "id": "dashboard_test",
-                    "url_path": TEST_DASHBOARD,
-                    "title": TEST_TITLE,
-                    "icon": "mdi:test-tube",
-                    "show_in_sidebar": True,
-                    "require_admin": False,
-                    "mode": "storage",
-                }
-            ]
-        },
+        "data": {"items": items},
     }
-    hass_storage["lovelace.dashboard_test"] = {
-        "version": 1,
-        "minor_version": 1,
-        "key": "lovelace.dashboard_test",
-        "data": {"config": {"title": TEST_TITLE, "views": VIEWS}},
-    }
+
+
+def store_test_dashboard(hass_storage: dict[str, Any]) -> None:
+    """Put the test dashboard into storage before lovelace is set up."""
+    store_dashboards(hass_storage, (TEST_DASHBOARD, TEST_TITLE, VIEWS))
+
+
+def store_colour_dashboard(hass_storage: dict[str, Any]) -> None:
+    """Put the colour dashboard into storage before lovelace is set up."""
+    store_dashboards(hass_storage, (COLOUR_DASHBOARD, COLOUR_TITLE, COLOUR_VIEWS))

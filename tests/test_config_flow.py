@@ -16,6 +16,8 @@ from custom_components.dashboard_cast.const import (
     CONF_ORIENTATION,
     CONF_QUALITY,
     CONF_REDUCE_MOTION,
+    CONF_ROTATE_INTERVAL,
+    CONF_ROTATION,
     CONF_SCREEN_CARE,
     CONF_SEGMENT_SECONDS,
     CONF_SILENT_AUDIO,
@@ -46,6 +48,8 @@ VALID_OPTIONS = {
     CONF_SILENT_AUDIO: False,
     CONF_SCREEN_CARE: False,
     CONF_ORIENTATION: "landscape",
+    CONF_ROTATION: [],
+    CONF_ROTATE_INTERVAL: 30,
     CONF_WEBHOOK_REMOTE: False,
 }
 
@@ -146,6 +150,8 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
         {
             **VALID_OPTIONS,
             CONF_DASHBOARD: "  /dashboard-tv/kitchen/ ",
+            CONF_ROTATION: [" dashboard-tv/garden/ ", "https://example.com/weather"],
+            CONF_ROTATE_INTERVAL: 45.0,
             CONF_QUALITY: "1080p",
             CONF_FPS: 12.0,
             CONF_THEME: "dark",
@@ -164,6 +170,8 @@ async def test_options_flow(hass: HomeAssistant, config_entry: MockConfigEntry) 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options == {
         CONF_DASHBOARD: "dashboard-tv/kitchen",
+        CONF_ROTATION: ["dashboard-tv/garden", "https://example.com/weather"],
+        CONF_ROTATE_INTERVAL: 45,
         CONF_QUALITY: "1080p",
         CONF_FPS: 12,
         CONF_THEME: "dark",
@@ -218,6 +226,27 @@ async def test_options_flow_rejects_bad_dashboard(
     await hass.async_block_till_done()  # the options flow schedules a reload
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert config_entry.options[CONF_DASHBOARD] == "https://example.com/board?x=1"
+
+
+@pytest.mark.parametrize(
+    ("rotation", "error"),
+    [
+        (["lovelace/1", "javascript:alert(1)"], "invalid_dashboard"),
+        ([f"lovelace/{view}" for view in range(20)], "too_many_dashboards"),
+    ],
+)
+async def test_options_flow_rejects_bad_rotation(
+    hass: HomeAssistant, config_entry: MockConfigEntry, rotation: list[str], error: str
+) -> None:
+    """A bad page among the rotation, or too many, gives a translated error and changes nothing."""
+    before = dict(config_entry.options)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**VALID_OPTIONS, CONF_ROTATION: rotation}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ROTATION: error}
+    assert dict(config_entry.options) == before
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ entry, the controller, the events, Home Assistant's clock.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +23,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.dashboard_cast.const import (
     CONF_BASE_URL,
+    CONF_ROTATE_INTERVAL,
+    CONF_ROTATION,
     EVENT_SESSION_ENDED,
     EVENT_SESSION_STARTED,
 )
@@ -49,6 +51,7 @@ class PlayableSession:
     identity: SessionIdentity
     stats: PipelineStats = field(default_factory=PipelineStats)
     stopped: bool = False
+    shown: list[str] = field(default_factory=list)  # what show() was asked, in order
 
     @property
     def session_id(self) -> str:
@@ -69,6 +72,9 @@ class PlayableSession:
 
     async def reload(self) -> None:
         return None
+
+    async def show(self, dashboard: str) -> None:
+        self.shown.append(dashboard)
 
     async def frame(self) -> bytes | None:
         return None
@@ -98,6 +104,17 @@ class Rig:
 
     def device_shows(self, state: str, app_id: str | None = None) -> None:
         self.hass.states.async_set(self.cast, state, {"app_id": app_id} if app_id else {})
+
+    async def plays_latest(self) -> None:
+        """The device plays what the latest play_media asked, and the controller sees it."""
+        await settle(self.hass)
+        self.device_plays(self.plays[-1])
+        await settle(self.hass)
+        assert self.controller.state is MediaPlayerState.PLAYING
+
+    def shown_dashboards(self) -> list[str]:
+        """The first page of each session, in order of start."""
+        return [session.options.dashboard for session in self.sessions]
 
 
 async def settle(hass: HomeAssistant) -> None:
@@ -239,3 +256,173 @@ async def test_keep_casting_waits_until_the_device_is_free(rig: Rig, hass: HomeA
     await settle(hass)
     assert len(rig.plays) == 2
     assert rig.controller.state is MediaPlayerState.BUFFERING
+
+
+PLAYER = "media_player.living_room_tv_dashboard"
+
+
+async def test_rotation_shows_each_page_in_the_same_stream(rig: Rig, hass: HomeAssistant) -> None:
+    """Several pages: one session and one cast; the pages take turns and the title follows."""
+    rig.controller.async_request_start(
+        "lovelace/0", "lovelace/1", "https://example.com/", rotate_interval=timedelta(seconds=10)
+    )
+    await rig.plays_latest()
+    state = hass.states.get(PLAYER)
+    assert state is not None
+    assert state.attributes["media_content_id"] == "lovelace/0"
+    for expected in ("lovelace/1", "https://example.com/", "lovelace/0"):
+        skip(hass, seconds=11)
+        await settle(hass)
+        assert rig.sessions[0].shown[-1] == expected
+        state = hass.states.get(PLAYER)
+        assert state is not None
+        assert state.attributes["media_content_id"] == expected
+    assert len(rig.sessions) == 1
+    assert len(rig.plays) == 1  # the TV kept playing the same stream
+    await rig.controller.async_request_stop()
+    skip(hass, seconds=11)
+    await settle(hass)
+    assert rig.sessions[0].shown == ["lovelace/1", "https://example.com/", "lovelace/0"]
+
+
+async def test_entry_rotation_is_the_default(rig: Rig, hass: HomeAssistant) -> None:
+    """A start without pages shows the entry's dashboard, then its rotation, at its interval."""
+    entry = rig.controller._entry
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_ROTATION: ["lovelace/2"], CONF_ROTATE_INTERVAL: 60}
+    )
+    await settle(hass)
+    rig = replace(rig, controller=entry.runtime_data.controller)  # reloaded with the options
+    request = rig.controller.async_request_start()
+    assert request.dashboards == ("lovelace/0", "lovelace/2")
+    await rig.plays_latest()
+    skip(hass, seconds=30)
+    await settle(hass)
+    assert rig.sessions[-1].shown == []
+    skip(hass, seconds=61)
+    await settle(hass)
+    assert rig.sessions[-1].shown == ["lovelace/2"]
+
+
+async def test_return_gives_the_screen_back(rig: Rig, hass: HomeAssistant) -> None:
+    """A returning start ends, and the session before it comes back, without quitting the app."""
+    ended = async_capture_events(hass, EVENT_SESSION_ENDED)
+    kitchen = rig.controller.async_request_start("kitchen")
+    await rig.plays_latest()
+    doorbell = rig.controller.async_request_start(
+        "camera", duration=timedelta(seconds=30), returns=True
+    )
+    await rig.plays_latest()
+    assert rig.controller.returns_waiting == 1
+    skip(hass, seconds=31)
+    await settle(hass)
+    assert rig.shown_dashboards() == ["kitchen", "camera", "kitchen"]
+    assert rig.controller.current is not None
+    assert rig.controller.current.identity != kitchen.identity  # a new session, a new token
+    assert rig.controller.current.duration is None
+    assert rig.turn_offs == []  # the next stream replaced ours: no quit in between
+    await rig.plays_latest()
+    assert [event.data["session_id"] for event in ended] == [
+        kitchen.identity.session_id,
+        doorbell.identity.session_id,
+    ]
+    assert [event.data["reason"] for event in ended] == ["replaced", "duration"]
+    assert rig.controller.returns_waiting == 0
+
+
+async def test_stopping_a_returning_start_returns(rig: Rig, hass: HomeAssistant) -> None:
+    """Stop on the shown page returns to what was before; a second stop ends that too."""
+    rig.controller.async_request_start("kitchen")
+    await rig.plays_latest()
+    rig.controller.async_request_start("camera", returns=True)
+    await rig.plays_latest()
+    await rig.controller.async_request_stop()
+    assert rig.controller.state is MediaPlayerState.BUFFERING
+    await rig.plays_latest()
+    assert rig.shown_dashboards() == ["kitchen", "camera", "kitchen"]
+    await rig.controller.async_request_stop()
+    assert rig.controller.state is MediaPlayerState.OFF
+    assert len(rig.turn_offs) == 1
+
+
+async def test_return_to_nothing_quits(rig: Rig, hass: HomeAssistant) -> None:
+    """With nothing of ours before, a returning start ends like any other: the app quits."""
+    rig.controller.async_request_start("camera", duration=timedelta(seconds=30), returns=True)
+    await rig.plays_latest()
+    skip(hass, seconds=31)
+    await settle(hass)
+    assert rig.controller.state is MediaPlayerState.OFF
+    assert len(rig.turn_offs) == 1
+    assert rig.shown_dashboards() == ["camera"]
+
+
+async def test_no_return_over_another_app(rig: Rig, hass: HomeAssistant) -> None:
+    """Another app took the device during a returning start: it is left alone."""
+    rig.controller.async_request_start("kitchen")
+    await rig.plays_latest()
+    rig.controller.async_request_start("camera", returns=True)
+    await rig.plays_latest()
+    rig.device_shows(MediaPlayerState.PLAYING, OTHER_APP)
+    await settle(hass)
+    skip(hass, seconds=2)
+    await settle(hass)
+    assert rig.controller.state is MediaPlayerState.IDLE
+    assert rig.shown_dashboards() == ["kitchen", "camera"]
+    assert rig.controller.returns_waiting == 0
+    assert rig.turn_offs == []
+
+
+async def test_a_plain_start_forgets_the_returns(rig: Rig, hass: HomeAssistant) -> None:
+    """A start without return replaces everything: nothing comes back after it."""
+    rig.controller.async_request_start("kitchen")
+    await rig.plays_latest()
+    rig.controller.async_request_start("camera", returns=True)
+    await rig.plays_latest()
+    rig.controller.async_request_start("weather", duration=timedelta(seconds=30))
+    await rig.plays_latest()
+    assert rig.controller.returns_waiting == 0
+    skip(hass, seconds=31)
+    await settle(hass)
+    assert rig.controller.state is MediaPlayerState.OFF
+    assert rig.shown_dashboards() == ["kitchen", "camera", "weather"]
+
+
+async def test_concurrent_returns_resolve_in_order(rig: Rig, hass: HomeAssistant) -> None:
+    """Returns stack: each goes back to the one before, skipping one whose time is up.
+
+    Real seconds: what is left of a duration is counted on the loop's clock.
+    """
+    rig.controller.async_request_start("kitchen")
+    await rig.plays_latest()
+    # The doorbell for 60 s; motion on the drive for 1 s interrupts it: the
+    # doorbell comes back for what is left of its minute.
+    rig.controller.async_request_start("doorbell", duration=timedelta(seconds=60), returns=True)
+    await rig.plays_latest()
+    rig.controller.async_request_start("drive", duration=timedelta(seconds=1), returns=True)
+    await rig.plays_latest()
+    assert rig.controller.returns_waiting == 2
+    async with asyncio.timeout(5):
+        while len(rig.sessions) < 4:
+            await settle(hass)
+            await asyncio.sleep(0.1)
+    assert rig.shown_dashboards() == ["kitchen", "doorbell", "drive", "doorbell"]
+    current = rig.controller.current
+    assert current is not None
+    assert current.duration is not None
+    assert 50 < current.duration.total_seconds() < 60
+    await rig.plays_latest()
+    # Another ring of 1 s, and a drive event of 2 s during it: when the drive's
+    # seconds are over, so are the second ring's, and what was before it comes
+    # next: the first ring, with what is left of its minute.
+    rig.controller.async_request_start("ring", duration=timedelta(seconds=1), returns=True)
+    await rig.plays_latest()
+    rig.controller.async_request_start("drive", duration=timedelta(seconds=2), returns=True)
+    await rig.plays_latest()
+    assert rig.controller.returns_waiting == 3
+    async with asyncio.timeout(5):
+        while len(rig.sessions) < 7:
+            await settle(hass)
+            await asyncio.sleep(0.1)
+    assert rig.shown_dashboards()[4:] == ["ring", "drive", "doorbell"]
+    assert rig.controller.returns_waiting == 1  # the kitchen, after the doorbell
+    assert rig.turn_offs == []

@@ -78,7 +78,12 @@ async def test_a_user_shows_dashboards_and_allowed_sites_only(
     viewer: User,
 ) -> None:
     """Another site, even a public one, is refused with a translated error; nothing starts."""
-    for dashboard in ("https://example.com/", "http://192.168.1.1/", "http://[::1]:8123/"):
+    for dashboard in (
+        "https://example.com/",
+        "http://192.168.1.1/",
+        "http://[::1]:8123/",
+        ["lovelace/0", "https://example.com/"],  # one page of a rotation is enough
+    ):
         with pytest.raises(ServiceValidationError) as err:
             await start(hass, available_player, viewer, dashboard=dashboard)
         assert err.value.translation_key == "url_not_allowed"
@@ -146,6 +151,7 @@ async def test_webhook_shows_dashboards_and_allowed_sites_for_a_limited_time(
     url = "/api/webhook/living-room-webhook"
     for body in (
         {"action": "start", "dashboard": "https://example.com/"},
+        {"action": "start", "dashboard": ["lovelace/0", "https://example.com/"]},
         {"action": "start", "dashboard": "http://169.254.169.254/latest/meta-data/"},
         {"action": "start", "callback_url": "http://192.168.1.1:22/"},
         {"action": "start", "duration": "12:00:01"},

@@ -25,6 +25,9 @@ from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -42,10 +45,16 @@ from .const import (
     CONF_RENDERER_ADDON,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
+    CONF_ROTATE_INTERVAL,
+    CONF_ROTATION,
     CONF_TARGET,
     CONF_WEBHOOK_REMOTE,
     DEFAULT_OPTIONS,
+    DEFAULT_ROTATE_INTERVAL,
     DOMAIN,
+    MAX_ROTATE_INTERVAL,
+    MAX_ROTATION,
+    MIN_ROTATE_INTERVAL,
 )
 from .dashboard import InvalidDashboardError, normalize_dashboard
 from .dashboard_cast_pipeline.browser import playwright_importable
@@ -338,6 +347,28 @@ class DashboardCastConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+def _pages(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The options form's dashboard and rotation as options, and the errors in them."""
+    options: dict[str, Any] = {
+        CONF_ROTATE_INTERVAL: int(user_input.get(CONF_ROTATE_INTERVAL, DEFAULT_ROTATE_INTERVAL))
+    }
+    errors: dict[str, str] = {}
+    try:
+        options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
+    except InvalidDashboardError:
+        errors[CONF_DASHBOARD] = "invalid_dashboard"
+    try:
+        options[CONF_ROTATION] = [
+            normalize_dashboard(value) for value in user_input.get(CONF_ROTATION, [])
+        ]
+    except InvalidDashboardError:
+        errors[CONF_ROTATION] = "invalid_dashboard"
+    else:
+        if len(options[CONF_ROTATION]) >= MAX_ROTATION:  # the default one counts too
+            errors[CONF_ROTATION] = "too_many_dashboards"
+    return options, errors
+
+
 class DashboardCastOptionsFlow(OptionsFlowWithReload):
     """What is shown and how: default dashboard, quality, frame rate, look, re-casting."""
 
@@ -354,10 +385,9 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
                 options |= stream_option_values(user_input, as_json=True)
             except probatio.Invalid as err:  # a number the form allows, such as 5.5 frames/s
                 errors[str(err.path[0]) if err.path else "base"] = "invalid_option"
-            try:
-                options[CONF_DASHBOARD] = normalize_dashboard(user_input[CONF_DASHBOARD])
-            except InvalidDashboardError:
-                errors[CONF_DASHBOARD] = "invalid_dashboard"
+            pages, page_errors = _pages(user_input)
+            options |= pages
+            errors |= page_errors
             try:
                 base_url = normalize_base_url(user_input.get(CONF_BASE_URL, ""))
             except InvalidBaseUrlError:
@@ -384,6 +414,16 @@ class DashboardCastOptionsFlow(OptionsFlowWithReload):
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_DASHBOARD): TextSelector(),
+                probatio.Optional(CONF_ROTATION): TextSelector(TextSelectorConfig(multiple=True)),
+                probatio.Optional(CONF_ROTATE_INTERVAL): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_ROTATE_INTERVAL,
+                        max=MAX_ROTATE_INTERVAL,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="s",
+                    )
+                ),
                 **{
                     probatio.Required(option.key): option_selector(option)
                     for option in STREAM_OPTIONS

@@ -42,6 +42,9 @@ CONF_SCREEN_CARE: Final = SCREEN_CARE.key
 # Landscape, or portrait for a screen hung on its side.
 CONF_ORIENTATION: Final = ORIENTATION.key
 CONF_KEEP_CASTING: Final = "keep_casting"
+# Further dashboards shown in turn after the first, each for the rotate interval (seconds).
+CONF_ROTATION: Final = "rotation"
+CONF_ROTATE_INTERVAL: Final = "rotate_interval"
 # The scheme, host and port the cast device fetches the stream from, when
 # Home Assistant's internal URL is not reachable from the LAN.
 CONF_BASE_URL: Final = "base_url"
@@ -63,12 +66,17 @@ CONF_CALLBACK_SECRET: Final = "callback_secret"  # noqa: S105 - a key, not a sec
 # Action and webhook fields beyond the options.
 ATTR_CALLBACK_URL: Final = "callback_url"
 ATTR_DURATION: Final = "duration"
+ATTR_RETURN: Final = "return"  # when the start ends, what showed before comes back
 ATTR_SESSION_ID: Final = "session_id"
 ATTR_STREAM_URL: Final = "stream_url"
 
 
 DEFAULT_DASHBOARD: Final = "lovelace/0"
 DEFAULT_KEEP_CASTING: Final = False
+DEFAULT_ROTATE_INTERVAL: Final = 30  # seconds
+MIN_ROTATE_INTERVAL: Final = 5  # seconds: a page needs a moment to load
+MAX_ROTATE_INTERVAL: Final = 86400
+MAX_ROTATION: Final = 20  # pages in one rotation
 
 CAST_DOMAIN: Final = "cast"
 
@@ -96,5 +104,7 @@ DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     CONF_DASHBOARD: DEFAULT_DASHBOARD,
     **{option.key: default_value(option) for option in STREAM_OPTIONS},
     CONF_KEEP_CASTING: DEFAULT_KEEP_CASTING,
+    CONF_ROTATION: [],
+    CONF_ROTATE_INTERVAL: DEFAULT_ROTATE_INTERVAL,
     CONF_WEBHOOK_REMOTE: False,
 }

@@ -5,14 +5,20 @@ session: pipeline, wait for a playable stream, hand it to the cast entity with
 media_player.play_media, and watch that entity until the session ends. A new
 request cancels the running task and waits for its cleanup, so one target
 never has two pipelines, and the last request wins.
+
+A start may name several pages, shown in turn in the same stream (the TV keeps
+playing), and may ask to return: when it ends (its duration, a stop, a
+failure), what showed before comes back. What returns stack up, so concurrent
+returns resolve in order; one whose duration passed meanwhile is skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+import itertools
 import logging
 import time
 from typing import Any
@@ -33,14 +39,18 @@ from .clock import async_wait
 from .const import (
     CONF_DASHBOARD,
     CONF_KEEP_CASTING,
+    CONF_ROTATE_INTERVAL,
+    CONF_ROTATION,
     DEFAULT_KEEP_CASTING,
+    DEFAULT_OPTIONS,
+    DEFAULT_ROTATE_INTERVAL,
     DOMAIN,
     EVENT_SESSION_ENDED,
     EVENT_SESSION_FAILED,
     EVENT_SESSION_STARTED,
     EndReason,
 )
-from .dashboard import dashboard_title
+from .dashboard import async_page_title, dashboard_title
 from .dashboard_cast_pipeline.browser import PLAYWRIGHT_REQUIREMENT
 from .dashboard_cast_pipeline.hls import segment_formats
 from .dashboard_cast_pipeline.redact import text_for_logs, url_for_logs
@@ -68,6 +78,9 @@ CALLBACK_EVENTS = {
 # page could or could not reach) stays in Home Assistant's log and events.
 CALLBACK_FAILURE = "The session failed; Home Assistant's log has the details"
 DEVICE_REASONS = {EndReason.TAKEN_OVER, EndReason.STOPPED_ON_DEVICE, EndReason.UNAVAILABLE}
+# A start that returns gives the screen back when it ends for one of these; when
+# the device or another app ended it, the device is left as it is.
+RETURN_REASONS = {EndReason.DURATION, EndReason.STOPPED, EndReason.FAILED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +88,26 @@ class StartRequest:
     """One accepted start: what to show, for how long, and who it is."""
 
     identity: SessionIdentity
-    dashboard: str
+    dashboards: tuple[str, ...]  # shown in turn, each for rotate_interval, when more than one
     overrides: dict[str, Any] = field(default_factory=dict)  # StreamOptions fields
     duration: timedelta | None = None
     keep_casting: bool = False
     callback_url: str | None = None  # where status callbacks go
+    rotate_interval: timedelta = timedelta(seconds=DEFAULT_ROTATE_INTERVAL)
+    returns: bool = False  # when it ends, what showed before comes back
+
+    @property
+    def dashboard(self) -> str:
+        """The first page: the one the session opens with."""
+        return self.dashboards[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Return:
+    """What a returning start gives the screen back to, and until when it was to show."""
+
+    request: StartRequest
+    deadline: float | None  # loop time; None: no duration
 
 
 class CastController:
@@ -109,12 +137,21 @@ class CastController:
         self._cast = CastTarget(hass, target)
         self.state = MediaPlayerState.OFF
         self.current: StartRequest | None = None
+        self.showing: str | None = None  # the page of current shown now
+        self.showing_title: str | None = None
+        self._deadline: float | None = None  # of current, once it counts down
+        self._returns: list[_Return] = []  # newest last
         self.end_reason: EndReason | None = None
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._cancel_reasons: dict[str, EndReason] = {}
         self._failures: dict[str, str] = {}
         self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def returns_waiting(self) -> int:
+        """How many earlier sessions wait to come back when returning starts end."""
+        return len(self._returns)
 
     @property
     def streamer(self) -> TargetStreamer:
@@ -136,14 +173,19 @@ class CastController:
     @callback
     def async_request_start(
         self,
-        dashboard: str | None = None,
-        *,
+        *dashboards: str,
         duration: timedelta | None = None,
         keep_casting: bool | None = None,
         callback_url: str | None = None,
+        rotate_interval: timedelta | None = None,
+        returns: bool = False,
         **overrides: Any,
     ) -> StartRequest:
-        """Schedule a session replacing the running one; raise if it cannot work at all."""
+        """Schedule a session replacing the running one; raise if it cannot work at all.
+
+        dashboards: shown in turn; none: the entry's. returns: when this one
+        ends, what shows now comes back.
+        """
         if not self._streamer.can_render:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -158,21 +200,38 @@ class CastController:
                 translation_key="target_unavailable",
                 translation_placeholders={"target": self.target},
             )
-        options = self._entry.options
+        options = {**DEFAULT_OPTIONS, **self._entry.options}
+        if not dashboards:
+            dashboards = (options[CONF_DASHBOARD], *options[CONF_ROTATION])
         request = StartRequest(
             identity=SessionIdentity(self.target),
-            dashboard=dashboard or self._streamer.default_options().dashboard,
+            dashboards=tuple(dashboards),
             overrides=overrides,
             duration=duration,
             keep_casting=bool(options.get(CONF_KEEP_CASTING, DEFAULT_KEEP_CASTING))
             if keep_casting is None
             else keep_casting,
             callback_url=callback_url,
+            rotate_interval=rotate_interval or timedelta(seconds=options[CONF_ROTATE_INTERVAL]),
+            returns=returns,
         )
+        if not returns:
+            self._returns.clear()
+        elif self.current is not None:
+            self._returns.append(_Return(self.current, self._current_deadline()))
         previous = self._task
         if previous is not None and self.current is not None:
             self._cancel(previous, self.current, EndReason.REPLACED)
+        self._schedule(request)
+        return request
+
+    def _schedule(self, request: StartRequest) -> None:
+        """Run request's session once the running one (if any) is gone."""
+        previous = self._task
         self.current = request
+        self.showing = request.dashboard
+        self.showing_title = dashboard_title(self._hass, request.dashboard)
+        self._deadline = None
         self.end_reason = None
         self.last_error = None
         self._task = self._entry.async_create_background_task(
@@ -181,7 +240,27 @@ class CastController:
             f"{DOMAIN} session {request.identity.session_id}",
         )
         self._set_state(MediaPlayerState.BUFFERING)
-        return request
+
+    def _current_deadline(self) -> float | None:
+        """When the current session's duration ends (loop time), counted or foreseen."""
+        if self._deadline is not None or self.current is None or self.current.duration is None:
+            return self._deadline
+        return asyncio.get_running_loop().time() + self.current.duration.total_seconds()
+
+    def _pop_return(self) -> StartRequest | None:
+        """The newest return whose duration has not passed, as a new start; None if none."""
+        now = asyncio.get_running_loop().time()
+        while self._returns:
+            entry = self._returns.pop()
+            if entry.deadline is None:
+                return replace(entry.request, identity=SessionIdentity(self.target))
+            if (remaining := entry.deadline - now) > 1:
+                return replace(
+                    entry.request,
+                    identity=SessionIdentity(self.target),
+                    duration=timedelta(seconds=remaining),
+                )
+        return None
 
     async def async_request_stop(self, reason: EndReason = EndReason.STOPPED) -> None:
         """End the session (if any) and wait until everything it started is gone."""
@@ -207,15 +286,25 @@ class CastController:
         log = session_logger(request.identity, request.dashboard)
         reason = EndReason.STOPPED
         error: str | None = None
+        rotation: asyncio.Task[None] | None = None
         try:
             if previous is not None:
                 await asyncio.wait([previous])  # its pipeline is gone before ours starts
             log.debug("Starting")
+            await self._update_title(request)
             session = await self._streamer.async_start(
-                request.identity, dashboard=request.dashboard, **request.overrides
+                request.identity,
+                dashboard=request.dashboard,
+                later=request.dashboards[1:],
+                **request.overrides,
             )
             async with asyncio.timeout(PLAYABLE_TIMEOUT):
                 await session.wait_playable()
+            if len(request.dashboards) > 1:
+                rotation = asyncio.get_running_loop().create_task(
+                    self._rotate(request, log),
+                    name=f"{DOMAIN} rotation {request.identity.session_id}",
+                )
             reason = await self._cast_and_watch(request, log)
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(request.identity.session_id, EndReason.STOPPED)
@@ -229,7 +318,36 @@ class CastController:
             error = text_for_logs(str(err) or type(err).__name__)
             log.warning("Failed: %s", error)
         finally:
+            if rotation is not None:
+                rotation.cancel()
+                await asyncio.wait([rotation])
             await self._end(request, reason, error, log)
+
+    async def _rotate(self, request: StartRequest, log: SessionLogger) -> None:
+        """Show the request's pages in turn, in the running stream."""
+        interval = request.rotate_interval.total_seconds()
+        for dashboard in itertools.islice(itertools.cycle(request.dashboards), 1, None):
+            await async_wait(self._hass, interval)
+            try:
+                await self._streamer.async_show(dashboard)
+            # A page that does not open must not end the rotation: the next may.
+            except Exception as err:  # noqa: BLE001
+                log.warning(
+                    "Could not show %s: %s", url_for_logs(dashboard), text_for_logs(str(err))
+                )
+                continue
+            self.showing = dashboard
+            await self._update_title(request)
+
+    async def _update_title(self, request: StartRequest) -> None:
+        """Title the page shown now by its view too (that takes the dashboard's configuration)."""
+        showing = self.showing
+        if showing is None:
+            return
+        title = await async_page_title(self._hass, showing)
+        if self.current is request and self.showing == showing:
+            self.showing_title = title
+            self._notify()
 
     def _cancel(self, task: asyncio.Task[None], request: StartRequest, reason: EndReason) -> None:
         """Cancel a session task once: a second cancel would cut its cleanup short.
@@ -254,7 +372,7 @@ class CastController:
     async def _cast_and_watch(self, request: StartRequest, log: SessionLogger) -> EndReason:
         """Hand the stream to the device and follow it; return why the session ends."""
         loop = asyncio.get_running_loop()
-        deadline = (
+        deadline = self._deadline = (
             None if request.duration is None else loop.time() + request.duration.total_seconds()
         )
         delay = RECAST_DELAY
@@ -312,7 +430,7 @@ class CastController:
         silent_audio = session is not None and session.options.silent_audio
         await self._cast.async_play(
             url,
-            dashboard_title(self._hass, request.dashboard),
+            self.showing_title or dashboard_title(self._hass, request.dashboard),
             segment_formats(silent_audio=silent_audio),
             log,
         )
@@ -320,12 +438,30 @@ class CastController:
     async def _end(
         self, request: StartRequest, reason: EndReason, error: str | None, log: SessionLogger
     ) -> None:
-        """Stop the pipeline; quit the app if we asked to stop and it shows a stream of ours."""
+        """Stop the pipeline; give the screen back, or quit the app if it shows ours.
+
+        A returning start hands over to what it returns to without quitting the
+        app: the next stream replaces ours on the device.
+        """
         await self._streamer.async_stop()
-        if reason in (EndReason.STOPPED, EndReason.DURATION) and shows_ours(self._cast.state):
-            await self._cast.async_quit(log)
+        restore = None
         if self.current is request:  # not replaced by a newer request
+            if request.returns and reason in RETURN_REASONS:
+                restore = self._pop_return()
+            else:
+                self._returns.clear()
+        if (
+            restore is None
+            and reason in (EndReason.STOPPED, EndReason.DURATION)
+            and shows_ours(self._cast.state)
+        ):
+            await self._cast.async_quit(log)
+        if restore is not None and self.current is request:
+            log.debug("Returning to %s", url_for_logs(restore.dashboard))
+            self._schedule(restore)
+        elif self.current is request:
             self.current = None
+            self.showing = self.showing_title = None
             self._task = None
             self.end_reason = reason
             self.last_error = error

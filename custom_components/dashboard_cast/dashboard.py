@@ -105,3 +105,15 @@ async def async_list_views(hass: HomeAssistant, url_path: str) -> list[Dashboard
         for index, view in enumerate(views)
         if isinstance(view, dict)
     ]
+
+
+async def async_page_title(hass: HomeAssistant, page: str) -> str:
+    """A page's title: its dashboard's, and its view's where that has one of its own."""
+    title = dashboard_title(hass, page)
+    if is_url(page) or "/" not in page:
+        return title
+    url_path, view = page.split("/")[:2]
+    for info in await async_list_views(hass, url_path):
+        if info.url_path == f"{url_path}/{view}" and info.title != title:
+            return f"{title}: {info.title}"
+    return title

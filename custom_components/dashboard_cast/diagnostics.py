@@ -20,6 +20,7 @@ from .const import (
     CONF_DASHBOARD,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
+    CONF_ROTATION,
 )
 from .dashboard_cast_pipeline.client import RendererError
 from .dashboard_cast_pipeline.redact import text_for_logs, url_for_logs
@@ -46,6 +47,8 @@ async def async_get_config_entry_diagnostics(
     for key in (CONF_DASHBOARD, CONF_BASE_URL, CONF_RENDERER_URL):
         if key in options:
             options[key] = url_for_logs(str(options[key]))
+    if CONF_ROTATION in options:
+        options[CONF_ROTATION] = [url_for_logs(str(page)) for page in options[CONF_ROTATION]]
     current = controller.current
     pipeline: dict[str, Any] | None = None
     if stats is not None:
@@ -67,6 +70,10 @@ async def async_get_config_entry_diagnostics(
             "state": controller.state,
             "session_id": current.identity.session_id if current is not None else None,
             "dashboard": url_for_logs(current.dashboard) if current is not None else None,
+            "rotation": len(current.dashboards) if current is not None else None,
+            "showing": None if controller.showing is None else url_for_logs(controller.showing),
+            "returns": current.returns if current is not None else None,
+            "returns_waiting": controller.returns_waiting,
             "end_reason": controller.end_reason,
             "last_error": _scrub(controller.last_error),
             "pipeline_running": session is not None,

@@ -25,7 +25,18 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from .const import ATTR_CALLBACK_URL, ATTR_DURATION, CONF_DASHBOARD, CONF_KEEP_CASTING, DOMAIN
+from .const import (
+    ATTR_CALLBACK_URL,
+    ATTR_DURATION,
+    ATTR_RETURN,
+    CONF_DASHBOARD,
+    CONF_KEEP_CASTING,
+    CONF_ROTATE_INTERVAL,
+    DOMAIN,
+    MAX_ROTATE_INTERVAL,
+    MAX_ROTATION,
+    MIN_ROTATE_INTERVAL,
+)
 from .dashboard import InvalidDashboardError, normalize_dashboard
 from .dashboard_cast_pipeline.options import (
     STREAM_OPTIONS,
@@ -52,7 +63,17 @@ def _duration(value: Any) -> timedelta:
 
 
 START_FIELDS: dict[Any, Any] = {
-    probatio.Optional(CONF_DASHBOARD): cv.string,
+    # One page, or several shown in turn.
+    probatio.Optional(CONF_DASHBOARD): probatio.All(
+        cv.ensure_list, [cv.string], probatio.Length(min=1, max=MAX_ROTATION)
+    ),
+    probatio.Optional(CONF_ROTATE_INTERVAL): probatio.All(
+        _duration,
+        probatio.Range(
+            min=timedelta(seconds=MIN_ROTATE_INTERVAL), max=timedelta(seconds=MAX_ROTATE_INTERVAL)
+        ),
+    ),
+    probatio.Optional(ATTR_RETURN): cv.boolean,
     **stream_option_fields(defaults=False),
     probatio.Optional(ATTR_DURATION): probatio.All(
         _duration, probatio.Range(min=timedelta(seconds=1), max=MAX_DURATION)
@@ -102,15 +123,17 @@ def validated_dashboard(value: str) -> str:
         ) from err
 
 
-def start_arguments(fields: dict[str, Any]) -> dict[str, Any]:
+def start_arguments(fields: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
     """Turn validated start fields into CastController.async_request_start arguments.
 
-    The stream options pass through as the validator typed them.
+    Returns the pages (none: the entry's) and the keyword arguments. The stream
+    options pass through as the validator typed them.
     """
+    dashboards = tuple(validated_dashboard(value) for value in fields.get(CONF_DASHBOARD, ()))
     arguments = {key: value for key, value in fields.items() if key in STREAM_OPTION_KEYS}
-    if CONF_DASHBOARD in fields:
-        arguments["dashboard"] = validated_dashboard(fields[CONF_DASHBOARD])
-    for key in (ATTR_DURATION, CONF_KEEP_CASTING, ATTR_CALLBACK_URL):
+    for key in (ATTR_DURATION, CONF_KEEP_CASTING, ATTR_CALLBACK_URL, CONF_ROTATE_INTERVAL):
         if key in fields:
             arguments[key] = fields[key]
-    return arguments
+    if ATTR_RETURN in fields:
+        arguments["returns"] = fields[ATTR_RETURN]
+    return dashboards, arguments

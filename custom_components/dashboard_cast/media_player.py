@@ -66,15 +66,14 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
     @override
     def media_content_id(self) -> str | None:
         """The dashboard shown (never the stream URL, nor credentials in its URL)."""
-        current = self._controller.current
-        return url_for_logs(current.dashboard) if current is not None else None
+        showing = self._controller.showing
+        return url_for_logs(showing) if showing is not None else None
 
     @property
     @override
     def media_title(self) -> str | None:
-        """The dashboard's title."""
-        current = self._controller.current
-        return dashboard_title(self.hass, current.dashboard) if current is not None else None
+        """The title of the page shown now (of a rotation: the one on screen), and its view's."""
+        return self._controller.showing_title
 
     @property
     @override
@@ -86,10 +85,10 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
     @override
     def source(self) -> str | None:
         """The dashboard shown, by title, if it is one of ours."""
-        current = self._controller.current
-        if current is None or is_url(current.dashboard):
+        showing = self._controller.showing
+        if showing is None or is_url(showing):
             return None
-        return dashboard_title(self.hass, current.dashboard)
+        return dashboard_title(self.hass, showing)
 
     @property
     @override
@@ -191,13 +190,13 @@ class DashboardCastPlayer(DashboardCastEntity, MediaPlayerEntity):
         The caller may see the stream: it shows a dashboard of this instance as
         the read-only user, or a site the caller may show (url_policy.py).
         """
-        arguments = start_arguments(fields)
+        dashboards, arguments = start_arguments(fields)
         trusted = await self._caller_is_trusted()
-        if "dashboard" in arguments:
-            check_may_show(self._entry, arguments["dashboard"], trusted=trusted)
+        for dashboard in dashboards:
+            check_may_show(self._entry, dashboard, trusted=trusted)
         if (callback_url := arguments.get(ATTR_CALLBACK_URL)) is not None:
             check_callback_url(self._entry, callback_url)
-        request = self._controller.async_request_start(**arguments)
+        request = self._controller.async_request_start(*dashboards, **arguments)
         return {
             ATTR_SESSION_ID: request.identity.session_id,
             ATTR_STREAM_URL: self._controller.stream_url,

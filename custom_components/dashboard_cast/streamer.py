@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 import hashlib
 from pathlib import Path
 import shutil
 import tempfile
 from typing import Any
+
+from yarl import URL
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -101,6 +103,11 @@ def stream_base_url(hass: HomeAssistant, entry: ConfigEntry[Any]) -> str | None:
         return None
 
 
+def page_address(hass_url: str, dashboard: str) -> str:
+    """The URL of a dashboard path under hass_url; a URL as it is."""
+    return dashboard if is_url(dashboard) else f"{hass_url}/{dashboard}"
+
+
 def stream_url(hass: HomeAssistant, entry: ConfigEntry[Any], token: str) -> str | None:
     """The master playlist's URL as a device on the LAN reaches it."""
     base = stream_base_url(hass, entry)
@@ -158,10 +165,18 @@ class TargetStreamer:
         return StreamOptions.from_values(options[CONF_DASHBOARD], options)
 
     async def async_start(
-        self, identity: SessionIdentity | None = None, **overrides: Any
+        self,
+        identity: SessionIdentity | None = None,
+        *,
+        later: Sequence[str] = (),
+        **overrides: Any,
     ) -> RenderSession:
-        """Start a session, replacing the running one; return once it renders."""
+        """Start a session, replacing the running one; return once it renders.
+
+        later: the pages async_show will show in this session (rotating views).
+        """
         options = replace(self.default_options(), **overrides)
+        needs_login = any(not is_url(page) for page in (options.dashboard, *later))
         if options.quality is Quality.AUTO:
             options = replace(options, quality=fitted_quality(self._hass, self.target))
         if identity is None:
@@ -170,17 +185,13 @@ class TargetStreamer:
             await self._stop_locked()
             refresh_token = None
             renderer = self.renderer
-            if (
-                renderer is not None
-                and not is_url(options.dashboard)
-                and not await renderer.may_carry_logins()
-            ):
+            if renderer is not None and needs_login and not await renderer.may_carry_logins():
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="renderer_insecure",
                     translation_placeholders={"renderer": renderer.base},
                 )
-            if not is_url(options.dashboard):
+            if needs_login:
                 token = await async_create_session_token(self._hass)
                 self._token_id, refresh_token = token.id, token.token
             session: RenderSession
@@ -190,9 +201,7 @@ class TargetStreamer:
                     renderer,
                     options,
                     identity,
-                    options.dashboard
-                    if is_url(options.dashboard)
-                    else f"{hass_url}/{options.dashboard}",
+                    page_address(hass_url, options.dashboard),
                     None if refresh_token is None else hass_url,
                     refresh_token,
                     on_failure=lambda error: self.on_failure(identity, error),
@@ -218,12 +227,22 @@ class TargetStreamer:
                 self._revoke_token()
                 raise
             self.session = session
-            if not is_url(options.dashboard):
+            if needs_login:
                 self._unsub_lovelace = self._hass.bus.async_listen(
                     EVENT_LOVELACE_UPDATED, self._on_lovelace_updated
                 )
         self._notify()
         return session
+
+    async def async_show(self, dashboard: str) -> None:
+        """Show another page in the running session; the stream and the player go on."""
+        async with self._lock:
+            session = self.session
+            if session is None:
+                return
+            if self.renderer is not None:  # the renderer knows URLs, not paths
+                dashboard = page_address(remote_hass_url(self._hass), dashboard)
+            await session.show(dashboard)
 
     async def async_stop(self) -> None:
         """Stop the running session, if any."""
@@ -254,7 +273,15 @@ class TargetStreamer:
         """The dashboard shown changed its configuration: reload the page."""
         session = self.session
         url_path = event.data.get("url_path") or "lovelace"
-        if session is not None and session.options.dashboard.split("/", 1)[0] == url_path:
+        if session is None:
+            return
+        shown = session.options.dashboard
+        if is_url(shown):  # a renderer shows Home Assistant's pages by their URL
+            address = URL(shown)
+            if address.origin() != URL(remote_hass_url(self._hass)).origin():
+                return
+            shown = address.path.lstrip("/")
+        if shown.split("/", 1)[0] == url_path:
             self._hass.async_create_background_task(
                 session.reload(), f"dashboard_cast reload {session.session_id}"
             )

@@ -138,10 +138,10 @@ def _start(
     fields: dict[str, Any],
 ) -> str:
     try:
-        arguments = start_arguments(START_SCHEMA(fields))
+        dashboards, arguments = start_arguments(START_SCHEMA(fields))
         # Nobody in particular calls: dashboards, and other sites on the allow-list only.
-        if "dashboard" in arguments:
-            check_may_show(entry, arguments["dashboard"], trusted=False)
+        for dashboard in dashboards:
+            check_may_show(entry, dashboard, trusted=False)
         if (callback_url := arguments.get(ATTR_CALLBACK_URL)) is not None:
             check_callback_url(entry, callback_url)
     except probatio.Invalid as err:
@@ -157,7 +157,7 @@ def _start(
     if not limiter.allow(caller):
         raise RequestError(HTTPStatus.TOO_MANY_REQUESTS, "Too many starts; try again shortly")
     try:
-        entry.runtime_data.controller.async_request_start(**arguments)
+        entry.runtime_data.controller.async_request_start(*dashboards, **arguments)
     except HomeAssistantError as err:
         raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(err)) from None
     return "starting"

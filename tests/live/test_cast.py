@@ -55,9 +55,20 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str:
 
 
 async def wait_for_screen(device: CastDevice, colour: tuple[int, int, int]) -> None:
-    """Until the emulated TV decodes the colour from the stream it plays."""
+    """Until the emulated TV decodes the colour from the stream it plays.
+
+    A new LOAD's player presents no frame at first: not yet, rather than a failure.
+    """
+
+    async def shows_colour() -> bool:
+        if device.loaded_url is None:
+            return False
+        if device.screen is not None and (await device.screen.state()).colour is None:
+            return False
+        return close_to(await device.screen_colour(), colour)
+
     async with asyncio.timeout(20):
-        while device.loaded_url is None or not close_to(await device.screen_colour(), colour):
+        while not await shows_colour():
             await asyncio.sleep(0.3)
 
 

@@ -133,6 +133,16 @@ async def test_renders_a_page_into_a_stream_only_the_token_opens(
     await wait_for_colour(master, RED)
     colour_page.colour = "#0000ff"
     await wait_for_colour(master, BLUE)
+    # Another page: only http(s), only for a session that exists.
+    for body in ({"url": "file:///etc/passwd"}, {"url": "javascript:alert(1)"}, {}, [1]):
+        status, answer = await renderer.call("POST", session + "/show", body)
+        assert status == 400, (body, answer)
+    status, _ = await renderer.call("POST", "/sessions/nope/show", {"url": colour_page.url})
+    assert status == 404
+    status, _ = await renderer.call("POST", session + "/show", {"url": colour_page.url})
+    assert status == 204
+    assert colour_page.loads == 2  # opened anew: another site's page is no frontend to navigate
+    await wait_for_colour(master, BLUE)
     await check_stream_serving(master)
     await check_blocking_reload(master)
     status, info = await renderer.call("GET", session)

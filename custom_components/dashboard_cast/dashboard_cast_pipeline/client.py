@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 import contextlib
+from dataclasses import replace
 from http import HTTPStatus
 import ipaddress
 import json
@@ -242,6 +243,13 @@ class RemoteSession:
             await self._client.call("POST", f"/sessions/{self._remote_id}/reload")
         except RendererError as err:
             self.log.debug("The renderer did not reload the page: %s", err)
+
+    async def show(self, dashboard: str) -> None:
+        """Have the renderer show another page (a URL: the renderer knows no paths)."""
+        if self._remote_id is None:
+            return
+        await self._client.call("POST", f"/sessions/{self._remote_id}/show", {"url": dashboard})
+        self.options = replace(self.options, dashboard=dashboard)
 
     async def _follow(self) -> None:
         """Poll the status; report a failed or lost session once."""

@@ -13,6 +13,8 @@ API (JSON; every /api/renderer request carries ``Authorization: Bearer <secret>`
 - ``GET /api/renderer/sessions/{id}``: state, playability and pipeline figures.
 - ``DELETE /api/renderer/sessions/{id}``: stop it; its stream URL dies first.
 - ``POST /api/renderer/sessions/{id}/reload``: load the page again.
+- ``POST /api/renderer/sessions/{id}/show``: show another page (``{"url": …}``);
+  the stream goes on. The session's login and allowed origins stay those of its start.
 - ``GET /api/renderer/sessions/{id}/frame``: the latest frame as JPEG (204 before the first).
 
 The stream itself (``/api/dashboard_cast/<token>/…``) needs no secret: the
@@ -102,6 +104,8 @@ SESSION_SCHEMA = probatio.Schema(
     }
 )
 
+SHOW_SCHEMA = probatio.Schema({probatio.Required("url"): _http_url})
+
 
 class RendererService:
     """Sessions, the shared browser and the HTTP routes of the service."""
@@ -146,6 +150,7 @@ class RendererService:
         app.router.add_get(API_PREFIX + "/sessions/{session_id}", self._status)
         app.router.add_delete(API_PREFIX + "/sessions/{session_id}", self._stop)
         app.router.add_post(API_PREFIX + "/sessions/{session_id}/reload", self._reload)
+        app.router.add_post(API_PREFIX + "/sessions/{session_id}/show", self._show)
         app.router.add_get(API_PREFIX + "/sessions/{session_id}/frame", self._frame)
         app.router.add_get(STREAM_ROUTE, self._stream)  # and HEAD
         app.router.add_route("OPTIONS", STREAM_ROUTE, stream_preflight)
@@ -274,6 +279,24 @@ class RendererService:
         if (session := self._asked_after(request.match_info["session_id"])) is None:
             return error_response(HTTPStatus.NOT_FOUND, "no such session")
         await session.reload()
+        return web.Response(status=HTTPStatus.NO_CONTENT)
+
+    async def _show(self, request: web.Request) -> web.Response:
+        if (session := self._asked_after(request.match_info["session_id"])) is None:
+            return error_response(HTTPStatus.NOT_FOUND, "no such session")
+        try:
+            body = await read_json_object(request, MAX_BODY_BYTES)
+            url = SHOW_SCHEMA(body)["url"]
+        except RequestError as err:
+            return error_response(err.status, str(err))
+        except probatio.Invalid as err:
+            return error_response(HTTPStatus.BAD_REQUEST, f"invalid field: {err}")
+        try:
+            await session.show(url)
+        except Exception as err:  # noqa: BLE001 - the page did not open; the watchdog retries
+            reason = text_for_logs(str(err), url_secrets(url))
+            _LOGGER.warning("Could not show %s: %s", url_for_logs(url), reason)
+            return error_response(HTTPStatus.BAD_GATEWAY, f"could not show: {reason}")
         return web.Response(status=HTTPStatus.NO_CONTENT)
 
     async def _frame(self, request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 from pathlib import Path
 import secrets
@@ -62,6 +62,12 @@ FRONTEND_DISCONNECT = """async () => {
     window.hassConnection, new Promise((done) => setTimeout(done, 500)),
   ]);
   frontend?.conn?.close();
+}"""
+# Another page of Home Assistant's, in the frontend already running: as its own
+# navigate() does (replace, so a day of rotating views keeps no history).
+FRONTEND_NAVIGATE = """(path) => {
+  history.replaceState(null, "", path);
+  window.dispatchEvent(new CustomEvent("location-changed", { detail: { replace: true } }));
 }"""
 PART_ENCODER = "encoder"
 PART_BROWSER = "browser"
@@ -181,6 +187,9 @@ class RenderSession(Protocol):
     async def reload(self) -> None:
         """Load the page again (its dashboard's configuration changed)."""
 
+    async def show(self, dashboard: str) -> None:
+        """Show another page; the stream, its URL and the player go on."""
+
     async def frame(self) -> bytes | None:
         """The latest frame (JPEG), for the preview camera; None before the first."""
 
@@ -231,6 +240,8 @@ class StreamSession:
         self._page: Page | None = None
         self._page_crashed = False
         self._has_browser = False
+        # One page at a time: the watchdog's restarts and show() replace it.
+        self._page_lock = asyncio.Lock()
         self.stats = PipelineStats()
         self._budget = RestartBudget()
         self._watchdog: asyncio.Task[None] | None = None
@@ -426,6 +437,8 @@ class StreamSession:
             code = encoder.returncode if encoder is not None else None
             tail = " / ".join(encoder.log_tail) if encoder is not None else ""
             return PART_ENCODER, f"FFmpeg exited with code {code}: {tail}".rstrip(": ")
+        if self._page_lock.locked():
+            return None  # the page is being replaced: look again after
         browser, page, capture = self._browser, self._page, self.capture
         if browser is None or not browser.is_connected():
             return PART_BROWSER, "Chromium exited"
@@ -461,11 +474,12 @@ class StreamSession:
                 self._encoder_generation, await self._seconds_since_last_segment()
             )
             return
-        latest = self.latest_frame
-        if part == PART_BROWSER and self._browser is not None:
-            await self._pool.async_discard(self._browser)  # crashed or hung: kill it
-        await self._close_page(page_answers=False)
-        await self._open_page(latest)
+        async with self._page_lock:
+            latest = self.latest_frame
+            if part == PART_BROWSER and self._browser is not None:
+                await self._pool.async_discard(self._browser)  # crashed or hung: kill it
+            await self._close_page(page_answers=False)
+            await self._open_page(latest)
 
     async def _seconds_since_last_segment(self) -> float:
         assert self.out_dir is not None
@@ -537,6 +551,28 @@ class StreamSession:
                 await self._page.reload(wait_until="commit")
             except Exception:
                 self.log.debug("Reload failed", exc_info=True)
+
+    async def show(self, dashboard: str) -> None:
+        """Show another page (a dashboard path or URL); the stream goes on.
+
+        From one page of Home Assistant's to another, the frontend already
+        running navigates, as a click would: no reload, no login. Any other
+        change opens the new page in a context of its own (its login and
+        styles are the page's), while the encoder repeats the last picture.
+        """
+        async with self._page_lock:
+            was_own_site = self._own_site
+            self.options = replace(self.options, dashboard=dashboard)
+            page = self._page
+            if was_own_site and self._own_site and page is not None and not page.is_closed():
+                self.log.debug("Navigating to %s", url_for_logs(self.page_url))
+                await page.evaluate(FRONTEND_NAVIGATE, URL(self.page_url).path_qs)
+                return
+            self.log.debug("Opening %s", url_for_logs(self.page_url))
+            # The closed capture keeps its last picture: the encoder repeats it.
+            latest = self.latest_frame
+            await self._close_page()
+            await self._open_page(latest)
 
 
 async def _page_error(capture: ScreencastCapture) -> str | None:
