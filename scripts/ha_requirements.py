@@ -35,6 +35,10 @@ COMPONENTS = Path(homeassistant.components.__path__[0])
 OWN_MANIFEST = REPO / "custom_components" / "dashboard_cast" / "manifest.json"
 CONSTRAINTS = Path(homeassistant.__file__).parent / "package_constraints.txt"
 HARNESS = "pytest-homeassistant-custom-component"
+# Core integrations the tests set up as a user's instance has them: live
+# cameras on a dashboard (a generic camera's HLS through the stream
+# integration, an MJPEG camera).
+TESTED_WITH = {"generic", "mjpeg", "stream"}
 
 
 def name_of(requirement: str) -> str:
@@ -109,6 +113,7 @@ def main() -> int:
         | set(bootstrap.DEFAULT_INTEGRATIONS)
         | set(own.get("dependencies", []))
         | set(own.get("after_dependencies", []))
+        | TESTED_WITH
     )
     print("\n".join(replacements.get(name_of(r), r) for r in requirements(roots)))
     return 0

@@ -171,8 +171,8 @@ class CastDevice:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def screen_colour(self) -> tuple[int, int, int]:
-        """The mean RGB colour of the picture on screen.
+    async def screen_colour(self, *, centre: bool = False) -> tuple[int, int, int]:
+        """The mean RGB colour of the picture on screen (centre: of its middle).
 
         With a playing receiver, the frame the player presents now; otherwise
         the last picture of the newest segment of the stream.
@@ -180,9 +180,11 @@ class CastDevice:
         url = self.loaded_url
         assert url is not None, f"{self.name} shows no stream"
         if self.screen is not None:
-            colour = (await self.screen.state()).colour
+            state = await self.screen.state()
+            colour = state.centre if centre else state.colour
             assert colour is not None, f"{self.name} presented no frame"
             return colour
+        assert not centre, "the middle of the picture needs a playing receiver"
         return await latest_colour(url)
 
     def take_over(self, app_id: str = YOUTUBE, name: str = "YouTube") -> None:

@@ -54,13 +54,14 @@ class PlayerState:
     live_edge: float
     live_latency: float | None
     codecs: str | None  # of the variant playing
-    colour: tuple[int, int, int] | None
+    colour: tuple[int, int, int] | None  # the mean of the whole picture
+    centre: tuple[int, int, int] | None  # the mean of its middle
     now: float  # the page's clock, epoch ms
 
     @classmethod
     def of(cls, raw: dict[str, Any]) -> PlayerState:
         """Read the page's answer."""
-        colour = raw["colour"]
+        colour, centre = raw["colour"], raw["centre"]
         return cls(
             loaded_at=raw["loadedAt"],
             first_frame_at=raw["firstFrameAt"],
@@ -74,6 +75,7 @@ class PlayerState:
             live_latency=raw["liveLatency"],
             codecs=raw["codecs"],
             colour=tuple(colour) if colour is not None else None,
+            centre=tuple(centre) if centre is not None else None,
             now=raw["now"],
         )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from io import BytesIO
 import logging
 import socket
 from typing import Any
 
 from aiohttp import ClientSession
+from PIL import Image
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
@@ -54,8 +56,10 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str:
     return state.state
 
 
-async def wait_for_screen(device: CastDevice, colour: tuple[int, int, int]) -> None:
-    """Until the emulated TV decodes the colour from the stream it plays.
+async def wait_for_screen(
+    device: CastDevice, colour: tuple[int, int, int], *, centre: bool = False, tolerance: int = 24
+) -> None:
+    """Until the emulated TV decodes the colour from the stream it plays (centre: in its middle).
 
     A new LOAD's player presents no frame at first: not yet, rather than a failure.
     """
@@ -65,7 +69,7 @@ async def wait_for_screen(device: CastDevice, colour: tuple[int, int, int]) -> N
             return False
         if device.screen is not None and (await device.screen.state()).colour is None:
             return False
-        return close_to(await device.screen_colour(), colour)
+        return close_to(await device.screen_colour(centre=centre), colour, tolerance)
 
     async with asyncio.timeout(20):
         while not await shows_colour():
@@ -537,12 +541,20 @@ async def test_unload_ends_session_and_base_url_option(
     assert url.startswith(f"{base_url}/api/dashboard_cast/")
     await wait_for_screen(tv, RED)
 
-    # The media player's picture is the latest rendered frame.
-    picture = hass.states.get(player).attributes["entity_picture"]  # type: ignore[union-attr]
+    # The media player's picture, and the preview camera's, are the latest
+    # rendered frame, whole: the stream's 16:9, never squared. (The frontend's
+    # media card and more-info crop it to a square; picture cards show it all.)
+    camera = er.async_get(hass).async_get_entity_id("camera", DOMAIN, f"{entry.entry_id}-preview")
     client = await hass_client()
-    response = await client.get(picture)
-    assert response.status == 200
-    assert (await response.read())[:2] == b"\xff\xd8"
+    for picture in (
+        hass.states.get(player).attributes["entity_picture"],  # type: ignore[union-attr]
+        f"/api/camera_proxy/{camera}",
+    ):
+        response = await client.get(picture)
+        assert response.status == 200
+        jpeg = await response.read()
+        assert jpeg[:2] == b"\xff\xd8"
+        assert Image.open(BytesIO(jpeg)).size == (1920, 1080)  # the TV's, automatic quality
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
