@@ -112,6 +112,13 @@ class Rig:
         await settle(self.hass)
         assert self.controller.state is MediaPlayerState.PLAYING
 
+    async def sessions_started(self, count: int) -> None:
+        """Until count sessions started, in real seconds (a duration ending on its own)."""
+        async with asyncio.timeout(5):
+            while len(self.sessions) < count:
+                await settle(self.hass)
+                await asyncio.sleep(0.1)
+
     def shown_dashboards(self) -> list[str]:
         """The first page of each session, in order of start."""
         return [session.options.dashboard for session in self.sessions]
@@ -401,10 +408,7 @@ async def test_concurrent_returns_resolve_in_order(rig: Rig, hass: HomeAssistant
     rig.controller.async_request_start("drive", duration=timedelta(seconds=1), returns=True)
     await rig.plays_latest()
     assert rig.controller.returns_waiting == 2
-    async with asyncio.timeout(5):
-        while len(rig.sessions) < 4:
-            await settle(hass)
-            await asyncio.sleep(0.1)
+    await rig.sessions_started(4)
     assert rig.shown_dashboards() == ["kitchen", "doorbell", "drive", "doorbell"]
     current = rig.controller.current
     assert current is not None
@@ -419,10 +423,7 @@ async def test_concurrent_returns_resolve_in_order(rig: Rig, hass: HomeAssistant
     rig.controller.async_request_start("drive", duration=timedelta(seconds=2), returns=True)
     await rig.plays_latest()
     assert rig.controller.returns_waiting == 3
-    async with asyncio.timeout(5):
-        while len(rig.sessions) < 7:
-            await settle(hass)
-            await asyncio.sleep(0.1)
+    await rig.sessions_started(7)
     assert rig.shown_dashboards()[4:] == ["ring", "drive", "doorbell"]
     assert rig.controller.returns_waiting == 1  # the kitchen, after the doorbell
     assert rig.turn_offs == []

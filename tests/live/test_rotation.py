@@ -53,16 +53,8 @@ def title_of(hass: HomeAssistant, player: str) -> str | None:
     return title
 
 
-async def test_views_take_turns_in_one_stream(
-    hass: HomeAssistant,
-    colour_board: None,
-    cast_devices: dict[str, CastDevice],
-    receiver: ShakaReceiver,
-) -> None:
-    """Two views in turn, twice round: the player never loads again; the title follows."""
-    tv = cast_devices[TV]
-    tv.receiver = receiver
-    entry, player = await add_player(hass, tv, RED_VIEW)
+async def start_rotation(hass: HomeAssistant, player: str) -> None:
+    """Start the red and blue views in turn, 5 s each; return once the TV plays."""
     await hass.services.async_call(
         DOMAIN,
         "start",
@@ -74,6 +66,19 @@ async def test_views_take_turns_in_one_stream(
         blocking=True,
     )
     await wait_for(lambda: state_of(hass, player) == "playing")
+
+
+async def test_views_take_turns_in_one_stream(
+    hass: HomeAssistant,
+    colour_board: None,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+) -> None:
+    """Two views in turn, twice round: the player never loads again; the title follows."""
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    entry, player = await add_player(hass, tv, RED_VIEW)
+    await start_rotation(hass, player)
     screen = tv.screen
     assert screen is not None
     await wait_for_screen(tv, RED)
@@ -143,17 +148,7 @@ async def test_views_take_turns_on_the_renderer(
     _, player = await add_player(
         hass, tv, RED_VIEW, **{CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: SECRET}
     )
-    await hass.services.async_call(
-        DOMAIN,
-        "start",
-        {
-            "entity_id": player,
-            "dashboard": [RED_VIEW, BLUE_VIEW],
-            "rotate_interval": {"seconds": 5},
-        },
-        blocking=True,
-    )
-    await wait_for(lambda: state_of(hass, player) == "playing")
+    await start_rotation(hass, player)
     assert tv.loaded_url is not None
     assert tv.loaded_url.startswith(renderer.base)
     await wait_for_screen(tv, RED)
