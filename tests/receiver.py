@@ -56,6 +56,8 @@ class PlayerState:
     codecs: str | None  # of the variant playing
     colour: tuple[int, int, int] | None  # the mean of the whole picture
     centre: tuple[int, int, int] | None  # the mean of its middle
+    grid: list[tuple[int, int, int]] | None  # the picture scaled to 16x9, row by row
+    video_size: tuple[int, int]  # the decoded picture's width and height
     now: float  # the page's clock, epoch ms
 
     @classmethod
@@ -76,7 +78,20 @@ class PlayerState:
             codecs=raw["codecs"],
             colour=tuple(colour) if colour is not None else None,
             centre=tuple(centre) if centre is not None else None,
+            grid=None if raw["grid"] is None else [tuple(cell) for cell in raw["grid"]],
+            video_size=tuple(raw["videoSize"]),
             now=raw["now"],
+        )
+
+    def region(self, x: range, y: range) -> tuple[int, int, int] | None:
+        """The mean colour of the grid's cells in columns x (of 16) and rows y (of 9)."""
+        if self.grid is None:
+            return None
+        cells = [self.grid[row * 16 + column] for row in y for column in x]
+        return (
+            sum(cell[0] for cell in cells) // len(cells),
+            sum(cell[1] for cell in cells) // len(cells),
+            sum(cell[2] for cell in cells) // len(cells),
         )
 
     @property

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
 from ..media import fetch, probe
+from ..receiver import ShakaReceiver
 from .conftest import RED, ColourPage, wait_for
 from .test_cast import TV, add_player, state_of, wait_for_screen
 
@@ -22,11 +23,13 @@ async def test_the_picture_fits_the_device(
     base_url: str,
     colour_page: ColourPage,
     cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
     host: str,
     size: tuple[int, int],
 ) -> None:
-    """Automatic (the default): the stream the device is handed has its panel's size."""
+    """Automatic (the default): the device's player decodes a picture of its panel's size."""
     device = cast_devices[host]
+    device.receiver = receiver
     _, player = await add_player(hass, device, colour_page.url)
     await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
     await wait_for(lambda: state_of(hass, player) == "playing")
@@ -37,4 +40,6 @@ async def test_the_picture_fits_the_device(
     media = device.loaded_url.replace("master.m3u8", "media.m3u8")
     stream = await probe(media)
     assert (stream["width"], stream["height"]) == size
+    assert device.screen is not None
+    assert (await device.screen.state()).video_size == size
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
