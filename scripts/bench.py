@@ -19,6 +19,10 @@ dashboard_cast.start action and measures, from outside:
   change_to_pixels_s (median of 5 colour changes to the first presented
   frame showing them);
 - proportional set size of Chromium and FFmpeg, and the stream's bitrate;
+- for parallel10_static_720p5, ten emulated devices (127.0.0.2 and
+  127.0.0.30-38), each with its entry, showing the static page at once: the
+  total CPU and PSS of all ten streams, and what each stream after the first
+  adds to Chromium's PSS;
 - then the response time of the start action and the webhook while starts
   replace each other (p50, p95, max).
 """
@@ -62,6 +66,9 @@ from tests.receiver import (  # noqa: E402
 )
 
 CAST_HOST = "127.0.0.2"
+# The further devices of the parallel case: 127.0.0.30, .31, ...
+FURTHER_CAST_HOSTS = "127.0.0.{}"
+FURTHER_CAST_FIRST = 30
 SETTLE_SECONDS = 3.0
 IDLE_SECONDS = 10.0
 CHANGES = 5
@@ -111,6 +118,8 @@ CASES: dict[str, dict[str, Any]] = {
     "raf_720p5": {"page": "raf", "quality": "720p"},
     "clock_720p5": {"page": "clock", "quality": "720p"},
     "video_720p5": {"page": "video", "quality": "720p"},
+    # Ten screens at once (one browser, a context per stream).
+    "parallel10_static_720p5": {"page": "static", "quality": "720p", "streams": 10},
     # The picture in the receiver's player, end to end; the window is at least 3 minutes.
     "e2e_shaka_720p5": {"page": "static", "quality": "720p", "receiver": True},
 }
@@ -365,16 +374,7 @@ async def run_case(
         "video": f"{site.url}/video",
         "dashboard": f"{develop.DEMO_DASHBOARD}/home",
     }[spec["page"]]
-    started = time.monotonic()
-    answer = await ha.post(
-        "/api/services/dashboard_cast/start?return_response",
-        {"entity_id": player, "dashboard": dashboard, "quality": spec["quality"]},
-    )
-    master = answer["service_response"][player]["stream_url"]
-    async with asyncio.timeout(60):
-        while await listed_segments(ha.http, master) < 2:  # noqa: ASYNC110 - polled over HTTP
-            await asyncio.sleep(0.05)
-    first_playable = time.monotonic() - started
+    master, first_playable = await start_and_wait_playable(ha, player, dashboard, spec["quality"])
     await ha.wait_for_state(player, {"playing"})
     receiver: dict[str, Any] = {}
     if tv.screen is not None:
@@ -413,6 +413,73 @@ async def run_case(
         "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
         "bitrate_kbps": round(sum(seen.values()) * 8 / 1000 / window, 1),
         **receiver,
+    }
+
+
+async def start_and_wait_playable(
+    ha: HomeAssistant, player: str, dashboard: str, quality: str
+) -> tuple[str, float]:
+    """Start a player's session; its stream URL and seconds until it was playable."""
+    started = time.monotonic()
+    answer = await ha.post(
+        "/api/services/dashboard_cast/start?return_response",
+        {"entity_id": player, "dashboard": dashboard, "quality": quality},
+    )
+    master: str = answer["service_response"][player]["stream_url"]
+    async with asyncio.timeout(60):
+        while await listed_segments(ha.http, master) < 2:  # noqa: ASYNC110 - polled over HTTP
+            await asyncio.sleep(0.05)
+    return master, time.monotonic() - started
+
+
+async def run_parallel_case(
+    ha: HomeAssistant, screens: list[tuple[str, str]], site: TestSite, name: str, seconds: float
+) -> dict[str, Any]:
+    """Start the static page on every screen (entry id, player); measure all at once."""
+    spec = CASES[name]
+    for entry_id, player in screens:
+        await set_options(ha, entry_id, allowed_origins=[site.url])
+        await ha.wait_for_state(player, {"off"})
+    first_player = screens[0][1]
+    _, first_playable = await start_and_wait_playable(
+        ha, first_player, f"{site.url}/static", spec["quality"]
+    )
+    await ha.wait_for_state(first_player, {"playing"})
+    await asyncio.sleep(SETTLE_SECONDS)
+    one_stream = pss_mb(roles(ha.pid)["chromium"])
+    for _, player in screens[1:]:
+        await start_and_wait_playable(ha, player, f"{site.url}/static", spec["quality"])
+    for _, player in screens:
+        await ha.wait_for_state(player, {"playing"})
+    await asyncio.sleep(SETTLE_SECONDS)
+    before = cpu_by_role(ha.pid)
+    window_start = time.monotonic()
+    await asyncio.sleep(seconds)
+    window = time.monotonic() - window_start
+    after = cpu_by_role(ha.pid)
+    processes = roles(ha.pid)
+    pss = {role: pss_mb(pids) for role, pids in processes.items()}
+    cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
+    cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
+    for _, player in screens:
+        await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
+    return {
+        "case": name,
+        "streams": len(screens),
+        "chromium_cpu": round(cpu["chromium"], 3),
+        "ffmpeg_cpu": round(cpu["ffmpeg"], 3),
+        "ha_cpu": round(cpu["ha"], 3),
+        "total_cpu": round(cpu["chromium"] + cpu["ffmpeg"] + cpu["ha"], 3),
+        "total_cpu_per_stream": round(
+            (cpu["chromium"] + cpu["ffmpeg"] + cpu["ha"]) / len(screens), 3
+        ),
+        "first_playable_s": round(first_playable, 2),
+        "chromium_pss_mb": round(pss["chromium"], 1),
+        "chromium_pss_one_stream_mb": round(one_stream, 1),
+        "chromium_pss_per_further_stream_mb": round(
+            (pss["chromium"] - one_stream) / (len(screens) - 1), 1
+        ),
+        "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
     }
 
 
@@ -496,8 +563,14 @@ async def running_home_assistant(name: str, port: int) -> AsyncIterator[HomeAssi
 async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
     """Run Home Assistant, the emulated TV and the test site; measure every case."""
     global ha_idle_rate  # noqa: PLW0603
+    streams = max(CASES[name].get("streams", 1) for name in names)
     tv = CastDevice(CAST_HOST, "Bench TV")
-    await tv.start()
+    further = [
+        CastDevice(FURTHER_CAST_HOSTS.format(FURTHER_CAST_FIRST + index), f"Bench TV {index + 2}")
+        for index in range(streams - 1)
+    ]
+    for device in (tv, *further):
+        await device.start()
     site = TestSite()
     await site.start()
     try:
@@ -505,12 +578,16 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             running_home_assistant("bench", port) as ha,
             shaka_receiver() as receiver,
         ):
-            await ha.flow("cast", {"known_hosts": [CAST_HOST]})
-            await ha.wait_for_state("media_player.bench_tv", {"off", "idle"})
-            entry = await ha.flow("dashboard_cast", {"entity_id": "media_player.bench_tv"})
-            entry_id = entry["result"]["entry_id"]
-            player = "media_player.bench_tv_dashboard"
-            await ha.wait_for_state(player, {"off"})
+            await ha.flow("cast", {"known_hosts": [device.host for device in (tv, *further)]})
+            screens = []
+            for device in (tv, *further):
+                cast = "media_player." + device.name.lower().replace(" ", "_")
+                await ha.wait_for_state(cast, {"off", "idle"})
+                entry = await ha.flow("dashboard_cast", {"entity_id": cast})
+                screens.append((entry["result"]["entry_id"], f"{cast}_dashboard"))
+            entry_id, player = screens[0]
+            for _, each in screens:
+                await ha.wait_for_state(each, {"off"})
             print("  measuring Home Assistant at rest", file=sys.stderr)
             before = cpu_by_role(ha.pid)["ha"]
             await asyncio.sleep(IDLE_SECONDS)
@@ -518,6 +595,11 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             results = []
             for name in names:
                 print(f"  {name}", file=sys.stderr)
+                if (count := CASES[name].get("streams", 1)) > 1:
+                    results.append(
+                        await run_parallel_case(ha, screens[:count], site, name, seconds)
+                    )
+                    continue
                 tv.receiver = receiver if CASES[name].get("receiver") else None
                 results.append(await run_case(ha, entry_id, player, site, tv, name, seconds))
             print("  response times", file=sys.stderr)
@@ -527,7 +609,8 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             )
     finally:
         await site.stop()
-        await tv.stop()
+        for device in (tv, *further):
+            await device.stop()
     return {"ha_idle_cpu": round(ha_idle_rate, 3), "cases": results, "responses": responses}
 
 
@@ -564,8 +647,12 @@ def main() -> int:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     result = asyncio.run(bench(args.port, args.seconds, names))
     print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
-    if rows := [row for row in result["cases"] if "first_frame_s" not in row]:
+    single = [row for row in result["cases"] if "streams" not in row]
+    if rows := [row for row in single if "first_frame_s" not in row]:
         print_table(rows)
+        print()
+    if parallel := [row for row in result["cases"] if "streams" in row]:
+        print_table(parallel)
         print()
     if e2e := [row for row in result["cases"] if "first_frame_s" in row]:
         print_table(e2e)

@@ -83,6 +83,8 @@ async def async_get_config_entry_diagnostics(
             # Home Assistant's own Chromium; a renderer reports its own in "renderer".
             "isolation": None if isolation is None else isolation.as_dict(),
             "executable": domain.pool.executable,
+            # frame_clock: pages render on the encoder's clock; screencast: by damage.
+            "capture": domain.pool.capture_mode,
             "running": domain.pool.running,
             "launches": domain.pool.launches,
             "chromium_cpu_seconds": round(

@@ -89,6 +89,7 @@ async def test_diagnostics_callbacks_and_secrets(
         "sandbox_off_reason": None,
     }
     assert diagnostics["browser"]["executable"].endswith("chromium-headless-shell")
+    assert diagnostics["browser"]["capture"] == "frame_clock"  # the headless shell's
     assert diagnostics["renderer"] is None  # rendered in here
     assert diagnostics["browser"]["chromium_cpu_seconds"] > 0
     versions = diagnostics["versions"]

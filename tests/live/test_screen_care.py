@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import BrowserPool
+from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import (
+    FrameClockCapture,
+    ScreencastCapture,
+)
 from custom_components.dashboard_cast.dashboard_cast_pipeline.page import (
     SCREEN_CARE_OFFSETS,
     PageSpec,
@@ -36,18 +40,26 @@ async def pool(tmp_path: Path) -> AsyncGenerator[BrowserPool]:
 
 
 async def top_edges(pool: BrowserPool, *, screen_care: bool) -> list[int | None]:
-    """Where the square's top edge is in the page's picture, over ten steps' time."""
+    """Where the square's top edge is in the picture a stream gets, over ten steps' time."""
     browser = await pool.acquire()
     context, page = await async_open_page(
         browser,
         PageSpec(PAGE, 1280, 720, screen_care=screen_care, screen_care_seconds=STEP_SECONDS),
     )
+    # The pipeline's own capture: on the frame clock (the headless shell), a
+    # tick renders the page and brings its picture, as the encoder's do.
+    capture = (FrameClockCapture if pool.frame_clock else ScreencastCapture)(page, 1280, 720, 5)
+    await capture.start()
     rows = []
     try:
-        for _ in range(20):
-            rows.append(await first_content_row(await page.screenshot(type="jpeg")))
+        while len(rows) < 20:
+            if isinstance(capture, FrameClockCapture):
+                await capture.tick()
+            if capture.latest is not None:
+                rows.append(await first_content_row(capture.latest))
             await asyncio.sleep(STEP_SECONDS / 2)
     finally:
+        await capture.stop()
         await context.close()
         pool.release()
     return rows

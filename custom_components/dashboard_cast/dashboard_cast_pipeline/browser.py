@@ -67,6 +67,17 @@ PAGE_BROWSER_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     f"--enable-features={','.join(ENABLED_FEATURES)}",
 )
+# The frame clock (capture.py): the headless shell renders a page only when
+# told to (HeadlessExperimental.beginFrame), every compositor stage in that
+# frame, with nothing rendered between.
+FRAME_CLOCK_ARGS = (
+    "--enable-begin-frame-control",
+    "--run-all-compositor-stages-before-draw",
+    "--disable-new-content-rendering-timeout",
+    "--disable-threaded-animation",
+    "--disable-threaded-scrolling",
+    "--disable-checker-imaging",
+)
 # A renderer process (the pages of one site) may use this much memory; past it,
 # it is stopped: its page crashes and the session's watchdog restarts it (then
 # gives up), and the machine keeps its memory. Dashboards use a few hundred MB.
@@ -207,6 +218,8 @@ class BrowserPool:
         self.version: str | None = None  # of the browser last launched
         self.executable: str | None = None  # which Chromium that was (None: a browser elsewhere)
         self.isolation: BrowserIsolation | None = None  # of the browser we launched last
+        # Pages render on our clock (the headless shell we launched), else by damage.
+        self.frame_clock = False
         self.page_memory_limit = PAGE_MEMORY_LIMIT_MB * 1024 * 1024
         self._memory_guard: asyncio.Task[None] | None = None
         self.launches = 0
@@ -215,6 +228,13 @@ class BrowserPool:
     def launches_browser(self) -> bool:
         """Tell whether the browser is ours, on this machine (not one elsewhere over cdp_url)."""
         return self._cdp_url is None
+
+    @property
+    def capture_mode(self) -> str | None:
+        """How pages are captured: on our frame clock, or by damage; None before a launch."""
+        if not self.launches:
+            return None
+        return "frame_clock" if self.frame_clock else "screencast"
 
     @property
     def running(self) -> bool:
@@ -360,6 +380,7 @@ class BrowserPool:
         self.version = self._browser.version
         if self._cdp_url is not None:
             self.executable = None
+            self.frame_clock = False
         self.launches += 1
         await asyncio.to_thread(lower_priority_of_children, RENDERER_NAMES)
         _LOGGER.debug(
@@ -386,12 +407,15 @@ class BrowserPool:
         )
         self.executable = executable
         launcher = await asyncio.to_thread(prepare_launcher, self._temp_dir, executable, account)
+        # Begin-frame control is the headless shell's; the full browser renders by damage.
+        self.frame_clock = is_headless_shell(executable)
+        args = [*PAGE_BROWSER_ARGS, *(FRAME_CLOCK_ARGS if self.frame_clock else ())]
         reason = None
         for sandbox in (True, False):
             try:
                 browser = await playwright.chromium.launch(
                     executable_path=launcher.executable,
-                    args=list(PAGE_BROWSER_ARGS),
+                    args=args,
                     headless=True,
                     chromium_sandbox=sandbox,
                     env=browser_environment(launcher.home),

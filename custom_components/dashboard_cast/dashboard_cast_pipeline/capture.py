@@ -1,11 +1,23 @@
-"""Capture a page with the DevTools screencast, at most at the stream's frame rate."""
+"""Capture a page with the DevTools screencast, at most at the stream's frame rate.
+
+Two ways, by what the browser offers:
+
+- ScreencastCapture: Chromium renders at display rate (60 frames/s) and the
+  screencast sends a frame when the page changed, held to the output rate.
+  Any browser does this.
+- FrameClockCapture: the headless shell under begin-frame control renders only
+  when the encoder's clock asks (tick()), at the output rate; the screencast
+  still sends a frame only when that render changed something. A page that
+  moves costs 5 renders a second instead of 60.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, override
 
 from .watchdog import PipelineStats
 
@@ -148,3 +160,54 @@ class ScreencastCapture:
             self.latest = base64.b64decode(shot["data"])
             self.stats.frames_in += 1
             self.last_frame_at = asyncio.get_running_loop().time()
+
+
+# How long a tick waits for the screencast's picture of a frame that changed.
+FRAME_WAIT = 0.1
+
+
+class FrameClockCapture(ScreencastCapture):
+    """The screencast of a page that renders only on our clock (begin-frame control).
+
+    Each tick renders one frame (HeadlessExperimental.beginFrame); when it
+    changed the page, the screencast sends its picture, which the tick waits
+    for, so the encoder writes it on the same tick. Frames come at most one
+    a tick: they are acknowledged at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Initialize as ScreencastCapture."""
+        super().__init__(*args, **kwargs)
+        self._frame_arrived = asyncio.Event()
+        self.ticks = 0
+        self.damaged_ticks = 0
+
+    async def tick(self) -> None:
+        """Render one frame now; return once its picture is in (if it changed anything)."""
+        cdp = self._cdp
+        if cdp is None:
+            return
+        self._frame_arrived.clear()
+        result = await cdp.send(
+            "HeadlessExperimental.beginFrame", {"interval": self._interval * 1000}
+        )
+        self.ticks += 1
+        if result.get("hasDamage"):
+            self.damaged_ticks += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FRAME_WAIT):
+                    await self._frame_arrived.wait()
+
+    @override
+    def _on_frame(self, event: dict[str, Any]) -> None:
+        cdp = self._cdp
+        if cdp is None:  # a frame still in flight while stop() runs
+            return
+        self.latest = base64.b64decode(event["data"])
+        self.stats.frames_in += 1
+        loop = asyncio.get_running_loop()
+        self.last_frame_at = loop.time()
+        self._frame_arrived.set()
+        task = loop.create_task(self._ack(event["sessionId"], held_back=False))
+        self._ack_tasks.add(task)
+        task.add_done_callback(self._ack_tasks.discard)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 import logging
 import math
@@ -237,6 +237,7 @@ class HlsEncoder:
         latest_frame: Callable[[], bytes | None],
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] = _LOGGER,
         *,
+        before_frame: Callable[[], Awaitable[None]] | None = None,
         stats: PipelineStats | None = None,
         generation: int = 0,
         resume_after: float = 0.0,
@@ -249,6 +250,9 @@ class HlsEncoder:
         stream of the one before, whose output stopped resume_after seconds
         ago; the first picture fills that gap (up to the usual pre-roll), so
         the stream's timeline keeps pace with the clock.
+
+        before_frame(): awaited on every tick before the latest frame is read,
+        for at most a frame interval: the frame clock renders the page then.
         """
         self._binary = binary
         self._args = ffmpeg_args(
@@ -268,6 +272,7 @@ class HlsEncoder:
             preroll_seconds = min(preroll_seconds, resume_after)
         self._preroll_frames = max(1, round(fps * preroll_seconds))
         self._latest_frame = latest_frame
+        self._before_frame = before_frame
         self._log = log
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -342,6 +347,14 @@ class HlsEncoder:
         loop = asyncio.get_running_loop()
         started_at: float | None = None  # loop time of the first frame
         while True:
+            if self._before_frame is not None:
+                try:
+                    async with asyncio.timeout(self._interval):
+                        await self._before_frame()
+                # A page that does not render in time keeps its last picture;
+                # the session's watchdog judges whether it hangs.
+                except Exception:  # noqa: BLE001
+                    self._log.debug("No frame rendered on this tick", exc_info=True)
             frame = self._latest_frame()
             now = loop.time()
             if frame is not None:

@@ -189,6 +189,7 @@ class RendererService:
                 "sessions": len(self._sessions),
                 # How its Chromium is kept apart (None before the first launch, or on a farm).
                 "isolation": None if isolation is None else isolation.as_dict(),
+                "capture": self._pool.capture_mode,
             }
         )
 

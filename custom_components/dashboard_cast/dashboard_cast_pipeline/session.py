@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, override
 from yarl import URL
 
 from .browser import BrowserPool
-from .capture import ScreencastCapture
+from .capture import FrameClockCapture, ScreencastCapture
 from .egress import EgressPolicy, EgressProxy
 from .encoder import (
     MEDIA_PLAYLIST,
@@ -347,7 +347,8 @@ class StreamSession:
             ),
         )
         self._page.on("crash", self._on_page_crash)
-        capture = ScreencastCapture(
+        capture_type = FrameClockCapture if self._pool.frame_clock else ScreencastCapture
+        capture = capture_type(
             self._page,
             width,
             height,
@@ -399,8 +400,15 @@ class StreamSession:
             resume_after=resume_after,
             silent_audio=self.options.silent_audio,
             transpose=TRANSPOSE[self.options.orientation],
+            before_frame=self._tick if self._pool.frame_clock else None,
         )
         await self.encoder.start()
+
+    async def _tick(self) -> None:
+        """Render the page's next frame: the encoder's clock is the page's."""
+        capture = self.capture
+        if isinstance(capture, FrameClockCapture):
+            await capture.tick()
 
     # -- the watchdog --------------------------------------------------------
 

@@ -1,0 +1,170 @@
+"""The frame clock: pages render on the stream's clock, and pictures are taken only on change.
+
+Real Chromium builds. The headless shell under begin-frame control renders a
+page only when the encoder's clock asks, five times a second at 5 frames/s;
+the full browser (or a browser elsewhere) keeps rendering at display rate,
+with the damage-driven screencast, and the pipeline tells which it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+import shutil
+
+from aiohttp import web
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.dashboard_cast.const import (
+    CONF_ALLOWED_ORIGINS,
+    CONF_DASHBOARD,
+    CONF_FPS,
+    CONF_QUALITY,
+    CONF_REDUCE_MOTION,
+    CONF_TARGET,
+)
+from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
+from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import FrameClockCapture
+from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer, stream_url
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+
+from ..media import close_to, latest_colour, serve
+from .conftest import BLUE, release_pipeline
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+WINDOW = 4.0  # seconds of counting
+# Counts its animation frames (what the page renders), and turns blue when told.
+PAGE = """<!doctype html><html><body style="margin:0;background:#ff0000">
+<div style="width:100px;height:100px;background:#fff;animation:spin 1s linear infinite"></div>
+<style>@keyframes spin { to { transform: rotate(360deg); } }</style>
+<script>
+window.animationFrames = 0;
+const count = () => { window.animationFrames++; requestAnimationFrame(count); };
+requestAnimationFrame(count);
+</script></body></html>"""
+STILL_PAGE = """<!doctype html><html><body style="margin:0;background:#ff0000">
+<script>
+new EventSource("/events").onmessage = (e) => { document.body.style.background = e.data; };
+</script></body></html>"""
+
+
+class Pages:
+    """The moving and the still page on loopback; the still one changes colour when told."""
+
+    def __init__(self) -> None:
+        """Not served yet: the fixture serves it."""
+        self.origin = ""
+        self.colour = asyncio.Queue[str | None]()  # None: the end
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Send each colour put in the queue."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        while (colour := await self.colour.get()) is not None:
+            await response.write(f"data: {colour}\n\n".encode())
+        return response
+
+
+@pytest.fixture
+async def pages() -> AsyncGenerator[Pages]:
+    """Serve the pages on 127.0.0.1."""
+    served = Pages()
+    app = web.Application()
+    app.router.add_get("/moving", lambda _: web.Response(text=PAGE, content_type="text/html"))
+    app.router.add_get("/still", lambda _: web.Response(text=STILL_PAGE, content_type="text/html"))
+    app.router.add_get("/events", served.events)
+    runner, port = await serve(app, shutdown_timeout=0.1)
+    served.origin = f"http://127.0.0.1:{port}"
+    yield served
+    served.colour.put_nowait(None)
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def streamer(
+    hass: HomeAssistant, base_url: str, config_entry: MockConfigEntry, pages: Pages
+) -> AsyncGenerator[TargetStreamer]:
+    """A loaded entry at 5 frames/s, animations left running."""
+    cast = er.async_get(hass).async_get(config_entry.data[CONF_TARGET])
+    assert cast is not None
+    hass.states.async_set(cast.entity_id, "off")
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={
+            **config_entry.options,
+            CONF_DASHBOARD: f"{pages.origin}/moving",
+            CONF_ALLOWED_ORIGINS: [pages.origin],
+            CONF_FPS: 5,
+            CONF_QUALITY: "720p",
+            CONF_REDUCE_MOTION: False,
+        },
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry.runtime_data.streamer
+    if config_entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+    await release_pipeline(hass)
+
+
+async def animation_frames_per_second(session: object) -> float:
+    """How many frames the page rendered a second, by its own count."""
+    page = session._page  # type: ignore[attr-defined]
+    before = await page.evaluate("window.animationFrames")
+    await asyncio.sleep(WINDOW)
+    return float(await page.evaluate("window.animationFrames") - before) / WINDOW
+
+
+@pytest.mark.parametrize(
+    ("build", "capture", "renders"),
+    [
+        # On our clock: a frame per tick of the 5 frames/s stream.
+        ("/usr/lib/chromium/chromium-headless-shell", "frame_clock", (3, 7)),
+        # The full browser renders at display rate, and the screencast takes what it needs.
+        ("chromium", "screencast", (40, 80)),
+    ],
+)
+async def test_a_moving_page_renders_at_the_stream_rate(
+    hass: HomeAssistant,
+    streamer: TargetStreamer,
+    monkeypatch: pytest.MonkeyPatch,
+    build: str,
+    capture: str,
+    renders: tuple[int, int],
+) -> None:
+    """The page's own count of rendered frames follows the capture the browser allows."""
+    monkeypatch.setattr(browser, "find_chromium", lambda **_: shutil.which(build))
+    session = await streamer.async_start()
+    await asyncio.wait_for(session.wait_playable(), 30)
+    assert hass.data[DATA_DOMAIN].pool.capture_mode == capture
+    rate = await animation_frames_per_second(session)
+    assert renders[0] <= rate <= renders[1], rate
+    # Either way the stream takes at most 5 new pictures a second.
+    frames = session.stats.frames_in
+    await asyncio.sleep(WINDOW)
+    assert session.stats.frames_in - frames <= 5 * WINDOW + 2
+
+
+async def test_a_still_page_is_rendered_but_not_pictured(
+    hass: HomeAssistant, streamer: TargetStreamer, config_entry: MockConfigEntry, pages: Pages
+) -> None:
+    """On the clock, a still page is asked for frames but yields no picture, until it changes."""
+    session = await streamer.async_start(dashboard=f"{pages.origin}/still")
+    await asyncio.wait_for(session.wait_playable(), 30)
+    capture = session.capture  # type: ignore[attr-defined]
+    assert isinstance(capture, FrameClockCapture)
+    await asyncio.sleep(1)  # loaded and drawn
+    frames, ticks = session.stats.frames_in, capture.ticks
+    await asyncio.sleep(WINDOW)
+    assert capture.ticks - ticks >= 4 * WINDOW  # the clock ran
+    assert session.stats.frames_in == frames  # and nothing was pictured
+    await pages.colour.put("#0000ff")
+    master = stream_url(hass, config_entry, session.token)
+    assert master is not None
+    async with asyncio.timeout(10):
+        while not close_to(await latest_colour(master), BLUE):
+            await asyncio.sleep(0.2)
+    assert 1 <= session.stats.frames_in - frames <= 2  # the change, once
