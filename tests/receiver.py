@@ -15,6 +15,7 @@ What a person in front of the TV sees is read off the presented video frames
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass
@@ -123,6 +124,11 @@ class PlayingScreen:
     async def state(self) -> PlayerState:
         """The player's state now."""
         return PlayerState.of(await self._page.evaluate("window.receiver.state()"))
+
+    async def picture(self) -> bytes:
+        """The picture presented now, at its own size (JPEG)."""
+        url: str = await self._page.evaluate("window.receiver.picture()")
+        return base64.b64decode(url.split(",", 1)[1])
 
     async def first_frame_like(
         self, colour: tuple[int, int, int], since_ms: float, tolerance: int = 24

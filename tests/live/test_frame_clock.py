@@ -26,13 +26,15 @@ from custom_components.dashboard_cast.const import (
 )
 from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
 from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import FrameClockCapture
+from custom_components.dashboard_cast.dashboard_cast_pipeline.server import MAX_SESSIONS
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN, TargetStreamer, stream_url
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
 from ..media import close_to, latest_colour, serve
-from .conftest import BLUE, release_pipeline
+from .conftest import BLUE, ColourPage, release_pipeline, wait_for_colour
+from .test_renderer_service import Renderer, renderer, wait_playable  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 WINDOW = 4.0  # seconds of counting
@@ -168,3 +170,31 @@ async def test_a_still_page_is_rendered_but_not_pictured(
         while not close_to(await latest_colour(master), BLUE):
             await asyncio.sleep(0.2)
     assert 1 <= session.stats.frames_in - frames <= 2  # the change, once
+
+
+async def test_as_many_streams_as_a_renderer_takes_share_the_clock(
+    renderer: Renderer,  # noqa: F811
+    colour_page: ColourPage,
+) -> None:
+    """Eight streams at once on one browser's clock, each following its page.
+
+    Frames of different pages never overlap: overlapping ones crash the
+    headless shell's compositor from the fifth page or so.
+    """
+    sessions = []
+    for _ in range(MAX_SESSIONS):
+        status, started = await renderer.call("POST", "/sessions", colour_page.session(fps=5))
+        assert status == 201, started
+        sessions.append(started)
+    for started in sessions:
+        await wait_playable(renderer, f"/sessions/{started['id']}")
+    colour_page.colour = "#0000ff"
+    for started in sessions:
+        await wait_for_colour(renderer.base + started["playlist"], BLUE)
+    status, health = await renderer.call("GET", "/health")
+    assert status == 200
+    assert health["capture"] == "frame_clock"
+    for started in sessions:
+        status, state = await renderer.call("GET", f"/sessions/{started['id']}")
+        assert status == 200
+        assert state["restarts"] == 0, state

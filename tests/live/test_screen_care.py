@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
+from aiohttp import web
 import pytest
 
+from custom_components.dashboard_cast.const import CONF_QUALITY, CONF_SCREEN_CARE, DOMAIN
+from custom_components.dashboard_cast.dashboard_cast_pipeline import page as page_module
 from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import BrowserPool
 from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import (
     FrameClockCapture,
@@ -18,8 +21,13 @@ from custom_components.dashboard_cast.dashboard_cast_pipeline.page import (
     PageSpec,
     async_open_page,
 )
+from homeassistant.core import HomeAssistant
 
-from ..media import first_content_row
+from ..cast_emulator import CastDevice
+from ..media import first_content_row, serve
+from ..receiver import ShakaReceiver
+from .conftest import wait_for
+from .test_cast import TV, add_player, state_of
 
 # White, with a black square at row 100 (the top edge found in a JPEG is a few
 # rows higher: its ringing).
@@ -79,3 +87,45 @@ async def test_without_screen_care_the_picture_stays(pool: BrowserPool) -> None:
     rows = await top_edges(pool, screen_care=False)
     assert len(set(rows)) == 1, rows
     assert None not in rows
+
+
+SQUARE_PAGE = PAGE.removeprefix("data:text/html,")
+
+
+@pytest.fixture
+async def square_page() -> AsyncGenerator[str]:
+    """The page, on loopback."""
+    app = web.Application()
+    app.router.add_get("/", lambda _: web.Response(text=SQUARE_PAGE, content_type="text/html"))
+    runner, port = await serve(app)
+    yield f"http://127.0.0.1:{port}/"
+    await runner.cleanup()
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_the_tv_shows_the_picture_moving(
+    hass: HomeAssistant,
+    base_url: str,
+    square_page: str,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end, the option on: the TV's player shows the square's edge moving, a few rows."""
+    monkeypatch.setattr(page_module, "SCREEN_CARE_SECONDS", 0.6)  # a step every 0.6 s
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(
+        hass, tv, square_page, **{CONF_SCREEN_CARE: True, CONF_QUALITY: "720p"}
+    )
+    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
+    await wait_for(lambda: state_of(hass, player) == "playing")
+    assert tv.screen is not None
+    rows = []
+    for _ in range(30):  # more than a round of the nine offsets
+        await asyncio.sleep(0.3)
+        rows.append(await first_content_row(await tv.screen.picture()))
+    found = [row for row in rows if row is not None]
+    assert len(found) == len(rows), rows
+    span = max(y for _, y in SCREEN_CARE_OFFSETS) - min(y for _, y in SCREEN_CARE_OFFSETS)
+    assert span - 1 <= max(found) - min(found) <= span + 2, rows  # H.264 edges: a row either way

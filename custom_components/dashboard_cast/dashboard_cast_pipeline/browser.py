@@ -220,6 +220,9 @@ class BrowserPool:
         self.isolation: BrowserIsolation | None = None  # of the browser we launched last
         # Pages render on our clock (the headless shell we launched), else by damage.
         self.frame_clock = False
+        # One page's frame at a time: the headless shell crashes (a failed
+        # CHECK in its compositor) when frames of several pages overlap.
+        self.frame_lock = asyncio.Lock()
         self.page_memory_limit = PAGE_MEMORY_LIMIT_MB * 1024 * 1024
         self._memory_guard: asyncio.Task[None] | None = None
         self.launches = 0
@@ -283,7 +286,7 @@ class BrowserPool:
                 return  # another session already replaced it
             _LOGGER.warning("Chromium stopped answering or crashed: restarting it")
             # A hung browser never answers a polite close: kill it first.
-            await asyncio.to_thread(_kill, self.processes())
+            await asyncio.to_thread(self._kill_all)
             await self._close_locked()
 
     async def async_answers(self, browser: Browser) -> bool:
@@ -311,6 +314,10 @@ class BrowserPool:
         if self._cdp_url is not None:
             async with aiohttp.ClientSession() as http:
                 await cdp.browser_version(http, self._cdp_url)
+
+    def _kill_all(self) -> None:
+        """Kill our Chromium's processes (blocking: /proc is read; run it in a thread)."""
+        _kill(self.processes())
 
     def processes(self) -> list[int]:
         """The processes of the Chromium this pool launched (none for a browser elsewhere)."""
@@ -458,7 +465,7 @@ class BrowserPool:
                     await browser.close()
             except Exception:
                 _LOGGER.debug("Chromium was already gone", exc_info=True)
-                await asyncio.to_thread(_kill, self.processes())
+                await asyncio.to_thread(self._kill_all)
         if playwright is not None:
             await playwright.stop()
         self._driver_pid = None

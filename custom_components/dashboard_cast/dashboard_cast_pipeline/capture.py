@@ -175,9 +175,10 @@ class FrameClockCapture(ScreencastCapture):
     a tick: they are acknowledged at once.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Initialize as ScreencastCapture."""
+    def __init__(self, *args: Any, frame_lock: asyncio.Lock | None = None, **kwargs: Any) -> None:
+        """Initialize as ScreencastCapture; frame_lock: the browser's, held while rendering."""
         super().__init__(*args, **kwargs)
+        self._frame_lock = frame_lock or asyncio.Lock()
         self._frame_arrived = asyncio.Event()
         self.ticks = 0
         self.damaged_ticks = 0
@@ -188,9 +189,10 @@ class FrameClockCapture(ScreencastCapture):
         if cdp is None:
             return
         self._frame_arrived.clear()
-        result = await cdp.send(
-            "HeadlessExperimental.beginFrame", {"interval": self._interval * 1000}
-        )
+        async with self._frame_lock:
+            result = await cdp.send(
+                "HeadlessExperimental.beginFrame", {"interval": self._interval * 1000}
+            )
         self.ticks += 1
         if result.get("hasDamage"):
             self.damaged_ticks += 1
