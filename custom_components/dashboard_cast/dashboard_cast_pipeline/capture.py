@@ -189,6 +189,18 @@ class FrameClockCapture(ScreencastCapture):
         if cdp is None:
             return
         self._frame_arrived.clear()
+        # A frame Chromium started must end before another page's starts, even
+        # when the caller stops waiting: the frame goes on in a task of its own.
+        frame = asyncio.ensure_future(self._begin_frame(cdp))
+        frame.add_done_callback(_retrieve)
+        await asyncio.wait([frame])  # which, unlike awaiting it, never cancels it
+        if frame.result():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FRAME_WAIT):
+                    await self._frame_arrived.wait()
+
+    async def _begin_frame(self, cdp: CDPSession) -> bool:
+        """Render one frame, alone in the browser; tell whether it changed the picture."""
         async with self._frame_lock:
             result = await cdp.send(
                 "HeadlessExperimental.beginFrame", {"interval": self._interval * 1000}
@@ -196,9 +208,8 @@ class FrameClockCapture(ScreencastCapture):
         self.ticks += 1
         if result.get("hasDamage"):
             self.damaged_ticks += 1
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(FRAME_WAIT):
-                    await self._frame_arrived.wait()
+            return True
+        return False
 
     @override
     def _on_frame(self, event: dict[str, Any]) -> None:
@@ -213,3 +224,9 @@ class FrameClockCapture(ScreencastCapture):
         task = loop.create_task(self._ack(event["sessionId"], held_back=False))
         self._ack_tasks.add(task)
         task.add_done_callback(self._ack_tasks.discard)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Take a finished frame's error, which its caller may have stopped waiting for."""
+    if not task.cancelled():
+        task.exception()

@@ -37,6 +37,9 @@ SILENT_AUDIO_INPUT = ("-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_
 SILENT_AUDIO_OUTPUT = ("-map", "1:a", "-c:a", "aac", "-b:a", "24k", "-shortest")
 STOP_TIMEOUT = 5.0
 LOG_TAIL_LINES = 30
+# How far ahead of each write the frame clock renders the page (capture.py):
+# a render and its picture take 10 to 30 ms.
+FRAME_LEAD = 0.05
 # Segments the first picture fills at start: a player needs two to begin.
 PREROLL_SEGMENTS = 2
 
@@ -346,15 +349,21 @@ class HlsEncoder:
         assert stdin is not None
         loop = asyncio.get_running_loop()
         started_at: float | None = None  # loop time of the first frame
+        # before_frame() runs this long ahead of each write: the page renders
+        # then, and its picture is in when the write is due.
+        lead = min(FRAME_LEAD, self._interval / 2) if self._before_frame is not None else 0.0
+        write_at: float | None = None
         while True:
             if self._before_frame is not None:
                 try:
-                    async with asyncio.timeout(self._interval):
+                    async with asyncio.timeout(lead):
                         await self._before_frame()
                 # A page that does not render in time keeps its last picture;
                 # the session's watchdog judges whether it hangs.
                 except Exception:  # noqa: BLE001
-                    self._log.debug("No frame rendered on this tick", exc_info=True)
+                    self._log.debug("No frame rendered in time for this tick", exc_info=True)
+                if write_at is not None:
+                    await asyncio.sleep(max(0.0, write_at - loop.time()))
             frame = self._latest_frame()
             now = loop.time()
             if frame is not None:
@@ -379,7 +388,8 @@ class HlsEncoder:
                 next_at = started_at + (self.frames_out - self._preroll_frames + 1) * self._interval
             else:
                 next_at = now + self._interval
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            write_at = next_at
+            await asyncio.sleep(max(0.0, next_at - lead - loop.time()))
 
     async def _read_log(self) -> None:
         assert self._process is not None
