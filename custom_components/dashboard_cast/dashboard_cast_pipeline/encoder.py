@@ -254,8 +254,8 @@ class HlsEncoder:
         ago; the first picture fills that gap (up to the usual pre-roll), so
         the stream's timeline keeps pace with the clock.
 
-        before_frame(): awaited on every tick before the latest frame is read,
-        for at most a frame interval: the frame clock renders the page then.
+        before_frame(): awaited FRAME_LEAD before every write, for at most that
+        long: the frame clock renders the page then, so its picture is written.
         """
         self._binary = binary
         self._args = ffmpeg_args(
