@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 import json
 import os
@@ -351,6 +351,26 @@ async def watch_receiver(screen: PlayingScreen, seconds: float) -> dict[str, Any
     }
 
 
+async def measure_window(
+    ha: HomeAssistant, seconds: float, sample: Callable[[], None] = lambda: None
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """CPU-seconds per second by role over a window (sample() every 0.5 s), PSS at its end.
+
+    Home Assistant's rate is less its rate at rest. Returns (cpu, pss, window seconds).
+    """
+    before = cpu_by_role(ha.pid)
+    window_start = time.monotonic()
+    while time.monotonic() - window_start < seconds:
+        sample()
+        await asyncio.sleep(0.5)
+    window = time.monotonic() - window_start
+    after = cpu_by_role(ha.pid)
+    pss = {role: pss_mb(pids) for role, pids in roles(ha.pid).items()}
+    cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
+    cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
+    return cpu, pss, window
+
+
 async def run_case(
     ha: HomeAssistant,
     entry_id: str,
@@ -383,18 +403,8 @@ async def run_case(
         watching = asyncio.create_task(watch_receiver(tv.screen, max(seconds, E2E_MIN_SECONDS)))
     await asyncio.sleep(SETTLE_SECONDS)
 
-    before = cpu_by_role(ha.pid)
-    window_start = time.monotonic()
     seen: dict[str, int] = {}
-    while time.monotonic() - window_start < seconds:
-        seen.update(segment_bytes())
-        await asyncio.sleep(0.5)
-    window = time.monotonic() - window_start
-    after = cpu_by_role(ha.pid)
-    processes = roles(ha.pid)
-    pss = {role: pss_mb(pids) for role, pids in processes.items()}
-    cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
-    cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
+    cpu, pss, window = await measure_window(ha, seconds, lambda: seen.update(segment_bytes()))
     latency = await change_latency(site, master) if spec["page"] == "static" else None
     if tv.screen is not None:
         receiver["change_to_pixels_s"] = round(await change_to_pixels(site, tv.screen), 2)
@@ -452,15 +462,7 @@ async def run_parallel_case(
     for _, player in screens:
         await ha.wait_for_state(player, {"playing"})
     await asyncio.sleep(SETTLE_SECONDS)
-    before = cpu_by_role(ha.pid)
-    window_start = time.monotonic()
-    await asyncio.sleep(seconds)
-    window = time.monotonic() - window_start
-    after = cpu_by_role(ha.pid)
-    processes = roles(ha.pid)
-    pss = {role: pss_mb(pids) for role, pids in processes.items()}
-    cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) / window for role in after}
-    cpu["ha"] = max(0.0, cpu["ha"] - ha_idle_rate)
+    cpu, pss, _ = await measure_window(ha, seconds)
     for _, player in screens:
         await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
     return {

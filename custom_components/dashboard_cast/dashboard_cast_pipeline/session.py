@@ -347,28 +347,14 @@ class StreamSession:
             ),
         )
         self._page.on("crash", self._on_page_crash)
-        capture: ScreencastCapture
-        if self._pool.frame_clock:
-            capture = FrameClockCapture(
-                self._page,
-                width,
-                height,
-                self.options.fps,
-                self.log,
-                stats=self.stats,
-                latest=latest,
-                frame_lock=self._pool.frame_lock,
+        args = (self._page, width, height, self.options.fps, self.log)
+        capture = (
+            FrameClockCapture(
+                *args, stats=self.stats, latest=latest, frame_lock=self._pool.frame_lock
             )
-        else:
-            capture = ScreencastCapture(
-                self._page,
-                width,
-                height,
-                self.options.fps,
-                self.log,
-                stats=self.stats,
-                latest=latest,
-            )
+            if self._pool.frame_clock
+            else ScreencastCapture(*args, stats=self.stats, latest=latest)
+        )
         await capture.start()
         self.capture = capture
 
