@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.dashboard_cast.const import CONF_QUALITY, DOMAIN
+from custom_components.dashboard_cast.const import CONF_QUALITY
 from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -25,8 +25,9 @@ from ..cameras import camera_source
 from ..cast_emulator import CastDevice
 from ..dashboards import store_dashboards
 from ..receiver import ShakaReceiver
-from .conftest import BLUE, RED, wait_for
-from .test_cast import TV, add_player, state_of, wait_for_screen
+from .conftest import BLUE, RED
+from .test_cast import TV, add_player, wait_for_screen
+from .test_receiver import start_and_play
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 CAMERA_DASHBOARD = "dashboard-cameras"
@@ -118,8 +119,7 @@ async def test_a_live_camera_moves_on_the_tv(
     tv = cast_devices[TV]
     tv.receiver = receiver
     _, player = await add_player(hass, tv, f"{CAMERA_DASHBOARD}/{kind}", **{CONF_QUALITY: "720p"})
-    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
-    await wait_for(lambda: state_of(hass, player) == "playing")
+    await start_and_play(hass, player, tv)
     # The camera's picture has been through H.264 and JPEG once more than a
     # page's: its colours drift further (red arrives as about 255, 45, 2).
     for colour in (RED, BLUE, RED, BLUE):

@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 import pytest
 
-from custom_components.dashboard_cast.const import CONF_ORIENTATION, CONF_QUALITY, DOMAIN
+from custom_components.dashboard_cast.const import CONF_ORIENTATION, CONF_QUALITY
 from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
 from ..media import close_to, fetch, last_picture, newest_segment, serve
 from ..receiver import ShakaReceiver
-from .conftest import BLUE, RED, wait_for
-from .test_cast import TV, add_player, state_of
+from .conftest import BLUE, RED
+from .test_cast import TV, add_player
+from .test_receiver import start_and_play
 from .test_renderer_service import Renderer, renderer, wait_playable  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -95,12 +96,10 @@ async def test_the_turned_screen_shows_the_page_upright(
     _, player = await add_player(
         hass, tv, portrait_page, **{CONF_ORIENTATION: orientation, CONF_QUALITY: "720p"}
     )
-    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
-    await wait_for(lambda: state_of(hass, player) == "playing")
-    assert tv.screen is not None
+    screen = await start_and_play(hass, player, tv)
     async with asyncio.timeout(20):
         while True:
-            state = await tv.screen.state()
+            state = await screen.state()
             found = {part: state.region(*RECEIVER_PARTS[part]) for part in expected}
             # The player's picture is read through a canvas: pure green arrives
             # as about (0, 216, 4), further off than the other colours.

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 import pytest
 
-from custom_components.dashboard_cast.const import CONF_QUALITY, CONF_SCREEN_CARE, DOMAIN
+from custom_components.dashboard_cast.const import CONF_QUALITY, CONF_SCREEN_CARE
 from custom_components.dashboard_cast.dashboard_cast_pipeline import page as page_module
 from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import BrowserPool
 from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import (
@@ -26,8 +26,8 @@ from homeassistant.core import HomeAssistant
 from ..cast_emulator import CastDevice
 from ..media import first_content_row, serve
 from ..receiver import ShakaReceiver
-from .conftest import wait_for
-from .test_cast import TV, add_player, state_of
+from .test_cast import TV, add_player
+from .test_receiver import start_and_play
 
 # White, with a black square at row 100 (the top edge found in a JPEG is a few
 # rows higher: its ringing).
@@ -118,13 +118,11 @@ async def test_the_tv_shows_the_picture_moving(
     _, player = await add_player(
         hass, tv, square_page, **{CONF_SCREEN_CARE: True, CONF_QUALITY: "720p"}
     )
-    await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
-    await wait_for(lambda: state_of(hass, player) == "playing")
-    assert tv.screen is not None
+    screen = await start_and_play(hass, player, tv)
     rows = []
     for _ in range(30):  # more than a round of the nine offsets
         await asyncio.sleep(0.3)
-        rows.append(await first_content_row(await tv.screen.picture()))
+        rows.append(await first_content_row(await screen.picture()))
     found = [row for row in rows if row is not None]
     assert len(found) == len(rows), rows
     span = max(y for _, y in SCREEN_CARE_OFFSETS) - min(y for _, y in SCREEN_CARE_OFFSETS)
