@@ -6,9 +6,10 @@ Two ways, by what the browser offers:
   screencast sends a frame when the page changed, held to the output rate.
   Any browser does this.
 - FrameClockCapture: the headless shell under begin-frame control renders only
-  when the encoder's clock asks (tick()), at the output rate; the screencast
-  still sends a frame only when that render changed something. A page that
-  moves costs 5 renders a second instead of 60.
+  when we ask: when the page says it changed, and at the encoder's ticks while
+  it moves; the screencast still sends a frame only when that render changed
+  something. A page that moves costs 5 renders a second instead of 60, a
+  still one about one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 from typing import TYPE_CHECKING, Any, override
 
 from .watchdog import PipelineStats
@@ -162,17 +164,31 @@ class ScreencastCapture:
             self.last_frame_at = asyncio.get_running_loop().time()
 
 
-# How long a tick waits for the screencast's picture of a frame that changed.
+# How long a render waits for the screencast's picture of a frame that changed.
 FRAME_WAIT = 0.1
+# After a frame that changed the picture, the page renders at every tick for
+# this long: a page that moves keeps moving.
+ACTIVE_SECONDS = 1.0
+# A still page renders this often, for changes its script cannot tell of (an
+# image decoded, a video's first frame, a canvas drawn on a timer).
+HEARTBEAT_SECONDS = 1.0
+# The page's way to say it changed (page.py's init script calls it).
+WAKE_BINDING = "__dashboardCastWake"
 
 
 class FrameClockCapture(ScreencastCapture):
     """The screencast of a page that renders only on our clock (begin-frame control).
 
-    Each tick renders one frame (HeadlessExperimental.beginFrame); when it
-    changed the page, the screencast sends its picture, which the tick waits
-    for, so the encoder writes it on the same tick. Frames come at most one
-    a tick: they are acknowledged at once.
+    A render (HeadlessExperimental.beginFrame) that changed the page makes the
+    screencast send its picture, which the render waits for, so the encoder
+    writes it on the same tick. Frames come at most one a render: they are
+    acknowledged at once.
+
+    Renders come on demand. The page says when it changed (a DOM change, also
+    in a shadow root, an animation frame it asks for, a loaded image or
+    media): it renders at once, at most once an interval. After a render that
+    changed the picture, it renders at every tick of the encoder for
+    ACTIVE_SECONDS; a still page renders once every HEARTBEAT_SECONDS.
     """
 
     def __init__(self, *args: Any, frame_lock: asyncio.Lock | None = None, **kwargs: Any) -> None:
@@ -180,24 +196,70 @@ class FrameClockCapture(ScreencastCapture):
         super().__init__(*args, **kwargs)
         self._frame_lock = frame_lock or asyncio.Lock()
         self._frame_arrived = asyncio.Event()
-        self.ticks = 0
-        self.damaged_ticks = 0
+        self._rendering = False
+        self._wanted = False  # the page asked for a render that has not come yet
+        self._last_render = -math.inf  # loop time
+        self._active_until = -math.inf
+        self.ticks = 0  # renders
+        self.damaged_ticks = 0  # renders that changed the picture
+        self.wakes = 0  # times the page said it changed
+
+    @override
+    async def start(self) -> None:
+        """Start the screencast and listen to the page; render at every tick for a while."""
+        await super().start()
+        assert self._cdp is not None
+        self._cdp.on("Runtime.bindingCalled", self._on_wake)
+        await self._cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
+        self._active_until = asyncio.get_running_loop().time() + ACTIVE_SECONDS
 
     async def tick(self) -> None:
+        """The encoder's tick: render now if the page moves, asked, or the heartbeat is due."""
+        now = asyncio.get_running_loop().time()
+        if self._wanted or now < self._active_until or now - self._last_render >= HEARTBEAT_SECONDS:
+            await self._render()
+
+    def _on_wake(self, event: dict[str, Any]) -> None:
+        """The page changed: render at once, or at the next tick if one was just rendered."""
+        if event.get("name") != WAKE_BINDING or self._cdp is None:
+            return
+        self.wakes += 1
+        loop = asyncio.get_running_loop()
+        if self._rendering or loop.time() - self._last_render < self._interval:
+            self._wanted = True
+            return
+        task = loop.create_task(self._render_woken())
+        self._ack_tasks.add(task)  # stop() cancels it
+        task.add_done_callback(self._ack_tasks.discard)
+
+    async def _render_woken(self) -> None:
+        try:
+            await self._render()
+        except Exception:  # noqa: BLE001 - the page may be gone; the watchdog judges
+            self._log.debug("Rendering the changed page failed", exc_info=True)
+
+    async def _render(self) -> None:
         """Render one frame now; return once its picture is in (if it changed anything)."""
         cdp = self._cdp
-        if cdp is None:
+        if cdp is None or self._rendering:
             return
+        self._rendering, self._wanted = True, False
+        loop = asyncio.get_running_loop()
+        self._last_render = loop.time()
         self._frame_arrived.clear()
-        # A frame Chromium started must end before another page's starts, even
-        # when the caller stops waiting: the frame goes on in a task of its own.
-        frame = asyncio.ensure_future(self._begin_frame(cdp))
-        frame.add_done_callback(_retrieve)
-        await asyncio.wait([frame])  # which, unlike awaiting it, never cancels it
-        if frame.result():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(FRAME_WAIT):
-                    await self._frame_arrived.wait()
+        try:
+            # A frame Chromium started must end before another page's starts, even
+            # when the caller stops waiting: the frame goes on in a task of its own.
+            frame = asyncio.ensure_future(self._begin_frame(cdp))
+            frame.add_done_callback(_retrieve)
+            await asyncio.wait([frame])  # which, unlike awaiting it, never cancels it
+            if frame.result():
+                self._active_until = loop.time() + ACTIVE_SECONDS
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FRAME_WAIT):
+                        await self._frame_arrived.wait()
+        finally:
+            self._rendering = False
 
     async def _begin_frame(self, cdp: CDPSession) -> bool:
         """Render one frame, alone in the browser; tell whether it changed the picture."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yarl import URL
 
+from .capture import WAKE_BINDING
 from .options import Theme
 
 if TYPE_CHECKING:
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 # the way Home Assistant's cast receiver does: hassTokens with an empty access
 # token that has already expired, so the frontend refreshes it at once. Every
 # shadow root (the frontend is made of them) gets our style sheet, kept even
-# when a component replaces its own sheets.
+# when a component replaces its own sheets. On the frame clock (capture.py),
+# the page tells when it changed.
 _INIT_SCRIPT = """
 ((config) => {
   if (config.auth && location.origin === config.auth.hassUrl) {
@@ -49,26 +51,58 @@ _INIT_SCRIPT = """
       document.documentElement.style.setProperty("translate", `${x}px ${y}px`, "important");
     }, config.screenCare.seconds * 1000);
   }
-  if (!config.css) return;
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync(config.css);
-  const withOurs = (sheets) => (sheets.includes(sheet) ? sheets : [...sheets, sheet]);
-  for (const proto of [Document.prototype, ShadowRoot.prototype]) {
-    const desc = Object.getOwnPropertyDescriptor(proto, "adoptedStyleSheets");
-    if (!desc) continue;
-    Object.defineProperty(proto, "adoptedStyleSheets", {
-      configurable: true,
-      get() { return desc.get.call(this); },
-      set(value) { desc.set.call(this, withOurs(value)); },
-    });
+  const onShadowRoot = [];
+  if (config.wake) {
+    // On the frame clock a still page renders about once a second; the page
+    // says when it changed, and renders at once: a DOM change (also in a
+    // shadow root), an animation frame it asks for, a loaded image or media.
+    // Once a frame: the flag clears in the next rendered frame.
+    const WAKE_EVENTS = [
+      "load", "loadeddata", "playing", "seeked", "animationstart", "transitionstart",
+    ];
+    const nextFrame = window.requestAnimationFrame.bind(window);
+    let asked = false;
+    const wake = () => {
+      const binding = window[config.wake];
+      if (asked || typeof binding !== "function") return;
+      asked = true;
+      nextFrame(() => { asked = false; });
+      binding("");
+    };
+    window.requestAnimationFrame = (callback) => { wake(); return nextFrame(callback); };
+    const watch = (root) => {
+      new MutationObserver(wake).observe(root, {
+        subtree: true, childList: true, attributes: true, characterData: true,
+      });
+      for (const type of WAKE_EVENTS) root.addEventListener(type, wake, true);
+    };
+    watch(document);
+    onShadowRoot.push(watch);
   }
+  let sheet = null;
+  if (config.css) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(config.css);
+    const withOurs = (sheets) => (sheets.includes(sheet) ? sheets : [...sheets, sheet]);
+    for (const proto of [Document.prototype, ShadowRoot.prototype]) {
+      const desc = Object.getOwnPropertyDescriptor(proto, "adoptedStyleSheets");
+      if (!desc) continue;
+      Object.defineProperty(proto, "adoptedStyleSheets", {
+        configurable: true,
+        get() { return desc.get.call(this); },
+        set(value) { desc.set.call(this, withOurs(value)); },
+      });
+    }
+    onShadowRoot.push((root) => { root.adoptedStyleSheets = root.adoptedStyleSheets; });
+    document.adoptedStyleSheets = document.adoptedStyleSheets;
+  }
+  if (!onShadowRoot.length) return;
   const attachShadow = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
     const root = attachShadow.call(this, init);
-    root.adoptedStyleSheets = root.adoptedStyleSheets;
+    for (const handle of onShadowRoot) handle(root);
     return root;
   };
-  document.adoptedStyleSheets = document.adoptedStyleSheets;
 })(%s);
 """
 
@@ -137,6 +171,8 @@ class PageSpec:
     # Move the whole picture by a few pixels every screen_care_seconds (burn-in).
     screen_care: bool = False
     screen_care_seconds: float | None = None  # None: SCREEN_CARE_SECONDS
+    # The page renders on the frame clock: it tells when it changed (capture.WAKE_BINDING).
+    frame_clock: bool = False
 
     @property
     def trusts_any_certificate(self) -> bool:
@@ -168,6 +204,8 @@ def init_script(spec: PageSpec) -> str:
             "seconds": spec.screen_care_seconds or SCREEN_CARE_SECONDS,
             "offsets": SCREEN_CARE_OFFSETS,
         }
+    if spec.frame_clock:
+        config["wake"] = WAKE_BINDING
     return _INIT_SCRIPT % json.dumps(config)
 
 

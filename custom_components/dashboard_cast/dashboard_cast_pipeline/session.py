@@ -341,6 +341,7 @@ class StreamSession:
                 theme=self.options.theme,
                 reduce_motion=self.options.reduce_motion,
                 screen_care=self.options.screen_care,
+                frame_clock=self._pool.frame_clock,
                 hass_url=self._hass_url if self._own_site else None,
                 refresh_token=self._refresh_token if self._own_site else None,
                 proxy=None if self._egress is None else self._egress.url,
