@@ -10,19 +10,23 @@ dashboard_cast.start action and measures, from outside:
   FFmpeg and Home Assistant (its rate minus its idle rate measured first);
 - first_playable_s: from the start call to a media playlist listing 2 segments;
 - change_latency_s: from a colour change on the page to the newest segment
-  showing it (median of 5; static pages only);
+  showing it (median of 9; static pages only);
 - for e2e_shaka_720p5, the picture on the TV: the emulated device plays the
   stream in Shaka Player from another origin (tests/receiver.py), and the row
   tells first_frame_s (LOAD to the first presented frame), stalls (the
   picture frozen for 0.5 s or more) and player_seeks (the player moved its
   playhead on its own) over the window, Shaka's live latency, and
-  change_to_pixels_s (median of 5 colour changes to the first presented
+  change_to_pixels_s (median of 9 colour changes to the first presented
   frame showing them);
 - proportional set size of Chromium and FFmpeg, and the stream's bitrate;
 - for parallel10_static_720p5, ten emulated devices (127.0.0.2 and
   127.0.0.30-38), each with its entry, showing the static page at once: the
   total CPU and PSS of all ten streams, and what each stream after the first
   adds to Chromium's PSS;
+- the seeds' reference pipeline (bench_reference.py: Xvfb, the full Chromium,
+  x11grab at 30 frames/s, x264 fast at 2.5 Mbit/s, silent AAC, 2 s TS HLS) on
+  the static and spinner pages, and ours against it as ratios (ours/reference)
+  of total CPU and of PSS;
 - then the response time of the start action and the webhook while starts
   replace each other (p50, p95, max).
 """
@@ -51,6 +55,8 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
+import bench_reference  # noqa: E402
+from bench_reference import pids_by_role  # noqa: E402
 import develop  # noqa: E402
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.watchdog import (  # noqa: E402
@@ -71,7 +77,7 @@ FURTHER_CAST_HOSTS = "127.0.0.{}"
 FURTHER_CAST_FIRST = 30
 SETTLE_SECONDS = 3.0
 IDLE_SECONDS = 10.0
-CHANGES = 5
+CHANGES = 9
 RESPONSE_SAMPLES = 40
 WEBHOOK_SAMPLES = 5  # the webhook takes six starts a minute
 # Still until told otherwise: the colour arrives as a server-sent event, the
@@ -122,7 +128,15 @@ CASES: dict[str, dict[str, Any]] = {
     "parallel10_static_720p5": {"page": "static", "quality": "720p", "streams": 10},
     # The picture in the receiver's player, end to end; the window is at least 3 minutes.
     "e2e_shaka_720p5": {"page": "static", "quality": "720p", "receiver": True},
+    # The seeds' reference pipeline (bench_reference.py) on the same pages, animations running.
+    "reference_static_720p30": {"page": "static", "reference": True},
+    "reference_spinner_720p30": {"page": "spinner", "reference": True},
 }
+# Ours against the reference, page by page: (our case, the reference's case).
+COMPARED = (
+    ("static_720p5", "reference_static_720p30"),
+    ("spinner_720p5_motion", "reference_spinner_720p30"),
+)
 E2E_MIN_SECONDS = 180.0
 COLOURS = [("#c02020", (192, 32, 32)), ("#20c020", (32, 192, 32)), ("#2020c0", (32, 32, 192))]
 
@@ -142,6 +156,28 @@ def pss_mb(pids: list[int]) -> float:
             continue
         total += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
     return total / 1024
+
+
+def chromium_kind(pid: int) -> str:
+    """A Chromium process's kind from its command line: browser, renderer, gpu, network, ..."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    flags = dict(arg.decode(errors="replace").split("=", 1) for arg in args if b"=" in arg)
+    kind = flags.get("--type", "browser")
+    if kind == "utility":
+        return flags.get("--utility-sub-type", "utility").split(".")[0]
+    return kind.removesuffix("-process")
+
+
+def pss_by_kind(pids: list[int]) -> dict[str, tuple[int, float]]:
+    """Chromium's processes by kind: how many, and their PSS in MB."""
+    kinds: dict[str, tuple[int, float]] = {}
+    for pid in pids:
+        count, mb = kinds.get(kind := chromium_kind(pid), (0, 0.0))
+        kinds[kind] = (count + 1, mb + pss_mb([pid]))
+    return kinds
 
 
 def roles(hass_pid: int) -> dict[str, list[int]]:
@@ -426,6 +462,56 @@ async def run_case(
     }
 
 
+async def run_reference_case(site: TestSite, name: str, seconds: float) -> dict[str, Any]:
+    """Run the seeds' reference pipeline on the case's page and measure it the same way."""
+    url = f"{site.url}/{CASES[name]['page']}"
+    async with bench_reference.reference_pipeline(url, 1280, 720) as main:
+        await asyncio.sleep(SETTLE_SECONDS)
+        before = {role: cpu_seconds(pids) for role, pids in pids_by_role(main).items()}
+        window_start = time.monotonic()
+        await asyncio.sleep(seconds)
+        window = time.monotonic() - window_start
+        processes = pids_by_role(main)
+        cpu = {
+            role: (cpu_seconds(pids) - before[role]) / window for role, pids in processes.items()
+        }
+        pss = {role: pss_mb(pids) for role, pids in processes.items()}
+    return {
+        "case": name,
+        "xvfb_cpu": round(cpu["xvfb"], 3),
+        "chromium_cpu": round(cpu["chromium"], 3),
+        "ffmpeg_cpu": round(cpu["ffmpeg"], 3),
+        "total_cpu": round(sum(cpu.values()), 3),
+        "xvfb_pss_mb": round(pss["xvfb"], 1),
+        "chromium_pss_mb": round(pss["chromium"], 1),
+        "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
+    }
+
+
+def compared_with_reference(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours against the reference on each page both ran: CPU and memory, and their ratios."""
+    by_name = {row["case"]: row for row in cases}
+    rows = []
+    for ours_name, reference_name in COMPARED:
+        if (ours := by_name.get(ours_name)) is None or (
+            reference := by_name.get(reference_name)
+        ) is None:
+            continue
+        ours_pss = ours["chromium_pss_mb"] + ours["ffmpeg_pss_mb"]
+        reference_pss = sum(value for key, value in reference.items() if key.endswith("_pss_mb"))
+        rows.append({
+            "page": CASES[ours_name]["page"],
+            "ours": ours_name,
+            "ours_total_cpu": ours["total_cpu"],
+            "reference_total_cpu": reference["total_cpu"],
+            "cpu_ours_per_reference": round(ours["total_cpu"] / reference["total_cpu"], 3),
+            "ours_pss_mb": round(ours_pss, 1),
+            "reference_pss_mb": round(reference_pss, 1),
+            "pss_ours_per_reference": round(ours_pss / reference_pss, 3),
+        })  # fmt: skip
+    return rows
+
+
 async def start_and_wait_playable(
     ha: HomeAssistant, player: str, dashboard: str, quality: str
 ) -> tuple[str, float]:
@@ -457,12 +543,14 @@ async def run_parallel_case(
     await ha.wait_for_state(first_player, {"playing"})
     await asyncio.sleep(SETTLE_SECONDS)
     one_stream = pss_mb(roles(ha.pid)["chromium"])
+    kinds_one = pss_by_kind(roles(ha.pid)["chromium"])
     for _, player in screens[1:]:
         await start_and_wait_playable(ha, player, f"{site.url}/static", spec["quality"])
     for _, player in screens:
         await ha.wait_for_state(player, {"playing"})
     await asyncio.sleep(SETTLE_SECONDS)
     cpu, pss, _ = await measure_window(ha, seconds)
+    kinds_all = pss_by_kind(roles(ha.pid)["chromium"])
     for _, player in screens:
         await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
     return {
@@ -482,6 +570,12 @@ async def run_parallel_case(
             (pss["chromium"] - one_stream) / (len(screens) - 1), 1
         ),
         "ffmpeg_pss_mb": round(pss["ffmpeg"], 1),
+        # What each further stream adds, by kind of Chromium process: "+processes/+MB".
+        "per_further_stream_by_kind": " ".join(
+            f"{kind}:+{(count - kinds_one.get(kind, (0, 0.0))[0]) / (len(screens) - 1):.1f}"
+            f"/+{(mb - kinds_one.get(kind, (0, 0.0))[1]) / (len(screens) - 1):.1f}MB"
+            for kind, (count, mb) in sorted(kinds_all.items())
+        ),
     }
 
 
@@ -597,6 +691,12 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
             results = []
             for name in names:
                 print(f"  {name}", file=sys.stderr)
+                if CASES[name].get("reference"):
+                    if (missing := bench_reference.available()) is not None:
+                        print(f"    skipped: {missing}", file=sys.stderr)
+                    else:
+                        results.append(await run_reference_case(site, name, seconds))
+                    continue
                 if (count := CASES[name].get("streams", 1)) > 1:
                     results.append(
                         await run_parallel_case(ha, screens[:count], site, name, seconds)
@@ -605,6 +705,8 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
                 tv.receiver = receiver if CASES[name].get("receiver") else None
                 results.append(await run_case(ha, entry_id, player, site, tv, name, seconds))
             print("  response times", file=sys.stderr)
+            await set_options(ha, entry_id, allowed_origins=[site.url])
+            await ha.wait_for_state(player, {"off"})
             webhook_id = await webhook_of(ha, entry_id)
             responses = await response_times(
                 ha, player, f"{ha.base}/api/webhook/{webhook_id}", site
@@ -649,15 +751,22 @@ def main() -> int:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     result = asyncio.run(bench(args.port, args.seconds, names))
     print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
-    single = [row for row in result["cases"] if "streams" not in row]
+    ours = [row for row in result["cases"] if not CASES[row["case"]].get("reference")]
+    single = [row for row in ours if "streams" not in row]
     if rows := [row for row in single if "first_frame_s" not in row]:
         print_table(rows)
         print()
-    if parallel := [row for row in result["cases"] if "streams" in row]:
+    if parallel := [row for row in ours if "streams" in row]:
         print_table(parallel)
         print()
-    if e2e := [row for row in result["cases"] if "first_frame_s" in row]:
+    if e2e := [row for row in ours if "first_frame_s" in row]:
         print_table(e2e)
+        print()
+    if reference := [row for row in result["cases"] if CASES[row["case"]].get("reference")]:
+        print_table(reference)
+        print()
+    if compared := compared_with_reference(result["cases"]):
+        print_table(compared)
         print()
     print_table(result["responses"])
     if args.json:
