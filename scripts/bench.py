@@ -161,7 +161,8 @@ def pss_mb(pids: list[int]) -> float:
 def chromium_kind(pid: int) -> str:
     """A Chromium process's kind from its command line: browser, renderer, gpu, network, ..."""
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        # Chromium's children rewrite their command line as one line, split by spaces.
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
     except OSError:
         return "gone"
     flags = dict(arg.decode(errors="replace").split("=", 1) for arg in args if b"=" in arg)
@@ -705,6 +706,7 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
                 tv.receiver = receiver if CASES[name].get("receiver") else None
                 results.append(await run_case(ha, entry_id, player, site, tv, name, seconds))
             print("  response times", file=sys.stderr)
+            tv.receiver = None  # starts that replace each other, not playback
             await set_options(ha, entry_id, allowed_origins=[site.url])
             await ha.wait_for_state(player, {"off"})
             webhook_id = await webhook_of(ha, entry_id)
