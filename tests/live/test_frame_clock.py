@@ -30,6 +30,7 @@ from custom_components.dashboard_cast.dashboard_cast_pipeline import browser
 from custom_components.dashboard_cast.dashboard_cast_pipeline.capture import (
     ACTIVE_SECONDS,
     HEARTBEAT_SECONDS,
+    WAKE_BINDING,
     FrameClockCapture,
 )
 from custom_components.dashboard_cast.dashboard_cast_pipeline.server import MAX_SESSIONS
@@ -168,6 +169,9 @@ async def test_a_still_page_renders_when_it_changes(
     await asyncio.wait_for(session.wait_playable(), 30)
     capture = session.capture  # type: ignore[attr-defined]
     assert isinstance(capture, FrameClockCapture)
+    # The page's own scripts cannot call the binding (and flood us with calls).
+    page = session._page  # type: ignore[attr-defined]
+    assert await page.evaluate(f"typeof window.{WAKE_BINDING}") == "undefined"
     await asyncio.sleep(ACTIVE_SECONDS + 1)  # loaded, drawn, and still since
     frames, renders, wakes = session.stats.frames_in, capture.ticks, capture.wakes
     await asyncio.sleep(WINDOW)

@@ -79,8 +79,11 @@ class ScreencastCapture:
             raise RuntimeError("The screencast is not running")
         await self._cdp.send("Runtime.evaluate", {"expression": "0"})
 
+    async def prepare(self) -> None:
+        """Run on the blank page, before navigating to it (nothing for the screencast)."""
+
     async def start(self) -> None:
-        """Start the screencast."""
+        """Start the screencast (once the page is loaded)."""
         self._cdp = await self._page.context.new_cdp_session(self._page)
         self._cdp.on("Page.screencastFrame", self._on_frame)
         await self._cdp.send(
@@ -198,6 +201,7 @@ class FrameClockCapture(ScreencastCapture):
         self._frame_arrived = asyncio.Event()
         self._rendering = False
         self._wanted = False  # the page asked for a render that has not come yet
+        self._wake_cdp: CDPSession | None = None  # where the page's binding calls arrive
         self._last_render = -math.inf  # loop time
         self._active_until = -math.inf
         self.ticks = 0  # renders
@@ -205,13 +209,39 @@ class FrameClockCapture(ScreencastCapture):
         self.wakes = 0  # times the page said it changed
 
     @override
+    async def prepare(self) -> None:
+        """Give the page the binding to tell of its changes, before its scripts run.
+
+        The init script (page.py) takes the binding away from the page's own
+        scripts, which could otherwise call it in a loop. Chromium installs a
+        binding in documents to come only while Runtime is enabled; start()
+        disables it again, so that nothing else of the page (its console, say)
+        reaches us. A document the page loads later renders on the heartbeat
+        and while it moves, without the page's word.
+        """
+        self._wake_cdp = await self._page.context.new_cdp_session(self._page)
+        self._wake_cdp.on("Runtime.bindingCalled", self._on_wake)
+        await self._wake_cdp.send("Runtime.enable")
+        await self._wake_cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
+
+    @override
     async def start(self) -> None:
-        """Start the screencast and listen to the page; render at every tick for a while."""
+        """Start the screencast; render at every tick for a while."""
         await super().start()
-        assert self._cdp is not None
-        self._cdp.on("Runtime.bindingCalled", self._on_wake)
-        await self._cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
+        if self._wake_cdp is not None:
+            await self._wake_cdp.send("Runtime.disable")
         self._active_until = asyncio.get_running_loop().time() + ACTIVE_SECONDS
+
+    @override
+    async def stop(self, *, page_answers: bool = True) -> None:
+        """Stop the screencast and stop listening to the page."""
+        await super().stop(page_answers=page_answers)
+        wake_cdp, self._wake_cdp = self._wake_cdp, None
+        if wake_cdp is not None and page_answers:
+            try:
+                await wake_cdp.detach()
+            except Exception:  # noqa: BLE001 - logged with its traceback below
+                self._log.debug("Page already gone", exc_info=True)
 
     async def tick(self) -> None:
         """The encoder's tick: render now if the page moves, asked, or the heartbeat is due."""

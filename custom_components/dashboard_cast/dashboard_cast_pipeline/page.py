@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import ipaddress
 import json
@@ -60,10 +61,14 @@ _INIT_SCRIPT = """
     const WAKE_EVENTS = [
       "load", "loadeddata", "playing", "seeked", "animationstart", "transitionstart",
     ];
+    // The binding is there before the page's scripts (capture.py adds it
+    // before navigating). Out of their reach, a page cannot call it in a
+    // loop, only change itself, which wakes us once a frame.
+    const binding = window[config.wake];
+    delete window[config.wake];
     const nextFrame = window.requestAnimationFrame.bind(window);
     let asked = false;
     const wake = () => {
-      const binding = window[config.wake];
       if (asked || typeof binding !== "function") return;
       asked = true;
       nextFrame(() => { asked = false; });
@@ -209,11 +214,16 @@ def init_script(spec: PageSpec) -> str:
     return _INIT_SCRIPT % json.dumps(config)
 
 
-async def async_open_page(browser: Browser, spec: PageSpec) -> tuple[BrowserContext, Page]:
+async def async_open_page(
+    browser: Browser,
+    spec: PageSpec,
+    before_navigation: Callable[[Page], Awaitable[None]] | None = None,
+) -> tuple[BrowserContext, Page]:
     """Open the page in a new context of its own; the caller closes the context.
 
     Zoom is the device scale factor: the page is laid out zoom times smaller in
     CSS pixels and drawn at the full output size, so everything looks bigger.
+    before_navigation(page) runs on the blank page, before the page's own scripts.
     """
     context = await browser.new_context(
         viewport={"width": round(spec.width / spec.zoom), "height": round(spec.height / spec.zoom)},
@@ -227,6 +237,8 @@ async def async_open_page(browser: Browser, spec: PageSpec) -> tuple[BrowserCont
     try:
         await context.add_init_script(script=init_script(spec))
         page = await context.new_page()
+        if before_navigation is not None:
+            await before_navigation(page)
         # Not "commit": the screencast must attach to the document that stays,
         # after any process swap of the navigation.
         await page.goto(spec.url, wait_until="domcontentloaded")

@@ -331,6 +331,21 @@ class StreamSession:
         self._browser = await self._pool.acquire()
         self._has_browser = True
         self._page_crashed = False
+        clock = self._pool.frame_clock
+        captures: list[ScreencastCapture] = []
+
+        async def before_navigation(page: Page) -> None:
+            args = (page, width, height, self.options.fps, self.log)
+            capture = (
+                FrameClockCapture(
+                    *args, stats=self.stats, latest=latest, frame_lock=self._pool.frame_lock
+                )
+                if clock
+                else ScreencastCapture(*args, stats=self.stats, latest=latest)
+            )
+            captures.append(capture)
+            await capture.prepare()
+
         self._context, self._page = await async_open_page(
             self._browser,
             PageSpec(
@@ -341,21 +356,15 @@ class StreamSession:
                 theme=self.options.theme,
                 reduce_motion=self.options.reduce_motion,
                 screen_care=self.options.screen_care,
-                frame_clock=self._pool.frame_clock,
+                frame_clock=clock,
                 hass_url=self._hass_url if self._own_site else None,
                 refresh_token=self._refresh_token if self._own_site else None,
                 proxy=None if self._egress is None else self._egress.url,
             ),
+            before_navigation,
         )
         self._page.on("crash", self._on_page_crash)
-        args = (self._page, width, height, self.options.fps, self.log)
-        capture = (
-            FrameClockCapture(
-                *args, stats=self.stats, latest=latest, frame_lock=self._pool.frame_lock
-            )
-            if self._pool.frame_clock
-            else ScreencastCapture(*args, stats=self.stats, latest=latest)
-        )
+        [capture] = captures
         await capture.start()
         self.capture = capture
 
