@@ -84,9 +84,8 @@ _INIT_SCRIPT = """
     watch(document);
     onShadowRoot.push(watch);
   }
-  let sheet = null;
   if (config.css) {
-    sheet = new CSSStyleSheet();
+    const sheet = new CSSStyleSheet();
     sheet.replaceSync(config.css);
     const withOurs = (sheets) => (sheets.includes(sheet) ? sheets : [...sheets, sheet]);
     for (const proto of [Document.prototype, ShadowRoot.prototype]) {
