@@ -22,12 +22,15 @@ PIPELINE_PROCESSES = {"chromium", "chrome", "headless_shell", "ffmpeg"}
 CHROMIUM_NAMES = ("chrom", "headless_shell")
 
 
-async def run(*args: str) -> bytes:
-    """Run a command and return its stdout; fail with its stderr."""
+async def run(*args: str, stdin: bytes | None = None) -> bytes:
+    """Run a command (stdin on its input) and return its stdout; fail with its stderr."""
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *args,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
     if proc.returncode != 0:
         raise AssertionError(f"{args[0]} failed: {err.decode(errors='replace')[-2000:]}")
     return out

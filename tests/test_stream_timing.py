@@ -39,16 +39,28 @@ def test_segments_are_whole_frames(fps: int, asked: float, real: float) -> None:
     assert segment_duration(fps, asked) == pytest.approx(real)
 
 
-def test_keyframes_are_counted_in_frames() -> None:
-    """Every segment starts on a keyframe; the boundary is a frame number, not a float sum."""
+def test_keyframes_start_every_segment_by_time() -> None:
+    """Video only: a keyframe where a frame's time starts a segment, whatever is left out."""
     args = ffmpeg_args(Path("/tmp/x"), 1280, 720, 5, 0.5, 2500)  # noqa: S108 - not opened
+    assert args[args.index("-force_key_frames") + 1] == "expr:eq(mod(round(t*5),2),0)"
+    assert int(args[args.index("-g") + 1]) > 1000  # x264 adds none of its own
+    assert args[args.index("-forced-idr") + 1] == "1"
+    assert args[args.index("-f", args.index("pipe:0") + 1) + 1] == "mp4"
+    assert "frag_every_frame" in args[args.index("-movflags") + 1]
+    assert args[args.index("-video_track_timescale") + 1] == "5000"
+    assert args[-1] == "pipe:1"
+    assert "-an" in args
+    assert "anullsrc" not in " ".join(args)
+
+
+def test_keyframes_are_counted_in_frames_with_sound() -> None:
+    """With silent audio FFmpeg writes the segments; the boundary is a frame number."""
+    args = ffmpeg_args(Path("/tmp/x"), 1280, 720, 5, 0.5, 2500, silent_audio=True)  # noqa: S108
     assert args[args.index("-g") + 1] == "2"
     assert args[args.index("-force_key_frames") + 1] == "expr:eq(mod(n,2),0)"
     assert float(args[args.index("-hls_time") + 1]) == pytest.approx(0.4)
     # The playlist keeps 6 s of stream whatever the segment length.
     assert args[args.index("-hls_list_size") + 1] == "15"
-    assert "-an" in args
-    assert "anullsrc" not in " ".join(args)
 
 
 def test_silent_audio_track() -> None:

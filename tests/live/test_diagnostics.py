@@ -62,6 +62,8 @@ async def test_diagnostics_callbacks_and_secrets(
             await wait_for(lambda: session.stats.frames_in > 0)
             # The page is still once loaded; repeats keep the frame rate.
             await wait_for(lambda: session.stats.frames_out > session.stats.frames_in)
+            # Its segments are then made again without FFmpeg.
+            await wait_for(lambda: session.stats.segments_reused > 0)
 
             diagnostics: dict[str, Any] = await get_diagnostics_for_config_entry(
                 hass, hass_client, entry
@@ -81,6 +83,8 @@ async def test_diagnostics_callbacks_and_secrets(
     assert pipeline["last_error"] is None
     assert 0 < pipeline["fresh_frames_out"] <= pipeline["frames_in"]
     assert pipeline["ffmpeg_cpu_seconds"] > 0
+    assert pipeline["segments_reused"] > 0
+    assert pipeline["frames_encoded"] < pipeline["frames_out"]
     assert diagnostics["browser"]["running"] is True
     assert diagnostics["browser"]["isolation"] == {
         "sandbox": True,

@@ -1,4 +1,13 @@
-"""FFmpeg: JPEG frames in at a constant rate, live fMP4 HLS out."""
+"""FFmpeg: JPEG frames in on the stream's clock, live fMP4 HLS out.
+
+Two ways, by whether the stream carries sound:
+
+- Video only (the default): FFmpeg gets the frames in Matroska and returns
+  each encoded frame in fragmented MP4; segments.py puts them into segments
+  and writes the playlist, and makes a still segment again without FFmpeg.
+- With silent audio: FFmpeg gets every frame (multipart JPEG) and writes the
+  HLS segments and playlist itself, its sound in them.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +20,29 @@ import math
 from pathlib import Path
 import re
 
+from .containers import (
+    Mp4Error,
+    Sample,
+    box,
+    fragment_time_and_sync,
+    matroska_frame,
+    matroska_header,
+    read_box,
+)
 from .options import AAC_CODECS, H264_CODECS
 from .priority import lower_priority
+from .segments import (
+    FRAME_TICKS,
+    MEDIA_PLAYLIST,
+    SEGMENT_PATTERN,
+    MediaPlaylist,
+    SegmentAssembler,
+)
 from .watchdog import PipelineStats, cpu_seconds
 
 _LOGGER = logging.getLogger(__name__)
 
-MEDIA_PLAYLIST = "media.m3u8"
 INIT_SEGMENT = "init.mp4"
-SEGMENT_PATTERN = "segment_%05d.m4s"
 # The media playlist lists this much of the stream, whatever the segment length:
 # a slow player that fetches late still finds its next segment (short windows
 # froze real Android TV players in other projects).
@@ -42,6 +65,8 @@ LOG_TAIL_LINES = 30
 FRAME_LEAD = 0.05
 # Segments the first picture fills at start: a player needs two to begin.
 PREROLL_SEGMENTS = 2
+# x264's own keyframe interval where keyframes are forced by time only: never.
+NO_KEYFRAME_INTERVAL = 100_000
 
 
 def segment_frames(fps: int, segment_seconds: float) -> int:
@@ -120,21 +145,44 @@ def ffmpeg_args(
     before they are scaled to width x height, so they stand upright on a
     screen hung on its side.
 
-    silent_audio adds a silent AAC track to the same segments, for receivers
-    that play no video-only HLS. FFmpeg's scheduler reads the endless silence
-    only as far as the video has come, so it keeps pace with the frames.
+    Video only, FFmpeg reads Matroska with a timestamp on every frame and
+    writes fragmented MP4, one fragment per frame, to its standard output. The
+    feeder leaves out the frames of still segments; a keyframe is forced
+    wherever a segment starts by the frame's time, so the frames that are
+    left out do not move it.
 
-    A later generation continues the playlist an earlier FFmpeg of the session
-    left: the segment numbers go on, and a discontinuity tells the player that
-    the timestamps start over, so it keeps playing from the same URL. Its init
-    segment gets a new name: rewriting the old one in place would hand a
-    player that fetches it meanwhile half a file.
+    silent_audio adds a silent AAC track, and FFmpeg writes the segments: it
+    gets every frame, counted for the timeline. FFmpeg's scheduler reads the
+    endless silence only as far as the video has come, so it keeps pace with
+    the frames. A later generation continues the playlist an earlier FFmpeg of
+    the session left: the segment numbers go on, and a discontinuity tells the
+    player that the timestamps start over, so it keeps playing from the same
+    URL. Its init segment gets a new name: rewriting the old one in place
+    would hand a player that fetches it meanwhile half a file.
     """
     gop = segment_frames(fps, segment_seconds)
     segment = gop / fps
-    flags = "delete_segments+independent_segments+temp_file+omit_endlist"
-    if generation:
-        flags += "+append_list+discont_start"
+    scale = [
+        *([f"transpose={transpose}"] if transpose else []),
+        f"scale={width}:{height}:out_range=tv,format=yuv420p",
+    ]
+    if silent_audio:
+        # Each JPEG framed with its length (multipart): FFmpeg takes a frame
+        # the moment it arrives. The timeline is the frame count, which the
+        # feeder keeps in step with the clock.
+        frames_in = ["-f", "mpjpeg", "-strict_mime_boundary", "0", "-i", "pipe:0"]
+        timing = ["-vf", ",".join([f"setpts=N/({fps}*TB)", *scale]), "-r", str(fps)]
+        # Counted in frames: a sum of float seconds would miss a boundary now and then.
+        keyframes = ["-g", str(gop), "-force_key_frames", f"expr:eq(mod(n,{gop}),0)"]
+    else:
+        frames_in = ["-f", "matroska", "-i", "pipe:0"]
+        timing = ["-vf", ",".join(scale), "-fps_mode", "passthrough"]
+        # By the frame's own time (whole milliseconds, rounded back to its
+        # number): x264's own count would go wrong over the frames left out.
+        keyframes = [
+            "-g", str(NO_KEYFRAME_INTERVAL),
+            "-force_key_frames", f"expr:eq(mod(round(t*{fps}),{gop}),0)",
+        ]  # fmt: skip
     return [
         "-hide_banner",
         "-loglevel", "warning",
@@ -143,40 +191,59 @@ def ffmpeg_args(
         "-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0",
         # One decoder thread: frame threads would hold back frames, adding latency.
         "-threads", "1",
-        # Each JPEG framed with its length (multipart): FFmpeg takes a frame
-        # the moment it arrives. As a bare JPEG stream (image2pipe) a frame
-        # waits for the next one, which shows where its end was: a frame
-        # interval of delay on every change.
-        "-f", "mpjpeg", "-strict_mime_boundary", "0", "-i", "pipe:0",
+        *frames_in,
         *(SILENT_AUDIO_INPUT if silent_audio else ()),
         "-map", "0:v",
         *(SILENT_AUDIO_OUTPUT if silent_audio else ("-an",)),
-        # The timeline is the frame count, which the feeder keeps in step with the clock.
-        "-vf", ",".join([
-            f"setpts=N/({fps}*TB)",
-            *([f"transpose={transpose}"] if transpose else []),
-            f"scale={width}:{height}:out_range=tv,format=yuv420p",
-        ]),
-        "-r", str(fps),
+        *timing,
         "-c:v", "libx264",
         # veryfast, not ultrafast: ultrafast silently drops to Constrained Baseline.
         "-preset", "veryfast", "-tune", "zerolatency",
         "-profile:v", "high", "-level:v", "4.1", "-pix_fmt", "yuv420p",
         "-crf", "23", "-maxrate", f"{max_kbps}k", "-bufsize", f"{2 * max_kbps}k",
-        # A keyframe at every segment start, and nowhere else. Counted in
-        # frames: a sum of float seconds would miss a boundary now and then.
-        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-        "-force_key_frames", f"expr:eq(mod(n,{gop}),0)",
+        # A keyframe (an IDR: nothing after it refers to anything before) at
+        # every segment start, and nowhere else.
+        *keyframes, "-keyint_min", str(gop), "-sc_threshold", "0", "-forced-idr", "1",
+        *(_hls_output(out_dir, segment, generation) if silent_audio else _fragments_output(fps)),
+    ]  # fmt: skip
+
+
+def _fragments_output(fps: int) -> list[str]:
+    """Fragmented MP4 on standard output: a fragment per frame, a frame lasting FRAME_TICKS."""
+    return [
+        "-f", "mp4",
+        "-movflags", "empty_moov+default_base_moof+frag_every_frame",
+        "-video_track_timescale", str(fps * FRAME_TICKS),
+        "-flush_packets", "1",
+        "pipe:1",
+    ]  # fmt: skip
+
+
+def _hls_output(out_dir: Path, segment: float, generation: int) -> list[str]:
+    flags = "delete_segments+independent_segments+temp_file+omit_endlist"
+    if generation:
+        flags += "+append_list+discont_start"
+    return [
         "-f", "hls",
         "-hls_time", f"{segment:.6f}",
-        "-hls_list_size", str(math.ceil(PLAYLIST_SECONDS / segment)),
-        "-hls_delete_threshold", str(math.ceil(DELETE_AFTER_SECONDS / segment)),
+        "-hls_list_size", str(playlist_size(segment)),
+        "-hls_delete_threshold", str(kept_after_listing(segment)),
         "-hls_flags", flags,
         "-hls_segment_type", "fmp4",
         "-hls_fmp4_init_filename", init_segment(generation),
         "-hls_segment_filename", str(out_dir / SEGMENT_PATTERN),
         str(out_dir / MEDIA_PLAYLIST),
     ]  # fmt: skip
+
+
+def playlist_size(segment: float) -> int:
+    """Segments the media playlist lists (PLAYLIST_SECONDS of stream)."""
+    return math.ceil(PLAYLIST_SECONDS / segment)
+
+
+def kept_after_listing(segment: float) -> int:
+    """Segments whose files stay after they left the playlist (DELETE_AFTER_SECONDS)."""
+    return math.ceil(DELETE_AFTER_SECONDS / segment)
 
 
 def init_segment(generation: int) -> str:
@@ -221,11 +288,13 @@ def listed_segments(out_dir: Path) -> int:
 
 
 class HlsEncoder:
-    """An FFmpeg process fed with the latest frame at a constant rate.
+    """An FFmpeg process fed on the stream's clock.
 
     FFmpeg does not fill gaps in real time: fed only when the page changes, it
-    would emit nothing while the page is still. The feeder repeats the latest
-    frame every 1/fps seconds, and the encoder turns repeats into tiny P-frames.
+    would emit nothing while the page is still. The feeder takes the latest
+    frame every 1/fps seconds. Video only, FFmpeg gets the frames of the
+    segments that change and segments.py makes the still ones; with silent
+    audio, FFmpeg gets every frame and turns repeats into tiny P-frames.
     """
 
     def __init__(
@@ -244,15 +313,16 @@ class HlsEncoder:
         stats: PipelineStats | None = None,
         generation: int = 0,
         resume_after: float = 0.0,
+        playlist: MediaPlaylist | None = None,
         silent_audio: bool = False,
         transpose: str | None = None,
     ) -> None:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
         generation counts the session's encoders: a later one continues the
-        stream of the one before, whose output stopped resume_after seconds
-        ago; the first picture fills that gap (up to the usual pre-roll), so
-        the stream's timeline keeps pace with the clock.
+        stream of the one before (its playlist, video only), whose output
+        stopped resume_after seconds ago; the first picture fills that gap (up
+        to the usual pre-roll), so the stream's timeline keeps pace with the clock.
 
         before_frame(): awaited FRAME_LEAD before every write, for at most that
         long: the frame clock renders the page then, so its picture is written.
@@ -269,8 +339,10 @@ class HlsEncoder:
             silent_audio=silent_audio,
             transpose=transpose,
         )
+        self._fps = fps
         self._interval = 1.0 / fps
-        preroll_seconds = segment_duration(fps, segment_seconds) * PREROLL_SEGMENTS
+        segment = segment_duration(fps, segment_seconds)
+        preroll_seconds = segment * PREROLL_SEGMENTS
         if generation:
             preroll_seconds = min(preroll_seconds, resume_after)
         self._preroll_frames = max(1, round(fps * preroll_seconds))
@@ -280,7 +352,19 @@ class HlsEncoder:
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_fed: bytes | None = None
-        self._last_part = b""  # the last fed frame, framed for FFmpeg
+        self._last_part = b""  # the last fed frame, framed for FFmpeg (multipart)
+        self._header = matroska_header(width, height, fps)
+        self._init_name = init_segment(generation)
+        # Our own segments (video only): the playlist goes on from the encoder before.
+        self.playlist: MediaPlaylist | None = None
+        self._assembler: SegmentAssembler | None = None
+        if not silent_audio:
+            self.playlist = playlist or MediaPlaylist(
+                out_dir, segment, playlist_size(segment), kept_after_listing(segment)
+            )
+            self._assembler = SegmentAssembler(segment_frames(fps, segment_seconds))
+        self._publishing = asyncio.Lock()
+        self._stopping = False
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.stats = stats if stats is not None else PipelineStats()
         self.frames_out = 0
@@ -301,12 +385,13 @@ class HlsEncoder:
         return (cpu_seconds(pid) or 0.0) if pid is not None else 0.0
 
     async def start(self) -> None:
-        """Start FFmpeg and the feeder."""
+        """Start FFmpeg, the feeder and, for our own segments, the reader of its fragments."""
+        own_segments = self._assembler is not None
         self._process = await asyncio.create_subprocess_exec(
             self._binary,
             *self._args,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if own_segments else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         lower_priority(self._process.pid)
@@ -315,25 +400,50 @@ class HlsEncoder:
             loop.create_task(self._feed(), name="dashboard_cast feeder"),
             loop.create_task(self._read_log(), name="dashboard_cast ffmpeg log"),
         ]
+        if own_segments:
+            self._tasks.append(
+                loop.create_task(self._read_fragments(), name="dashboard_cast ffmpeg fragments")
+            )
 
     async def stop(self) -> None:
         """Stop feeding and end FFmpeg: close its input, then terminate, then kill."""
-        for task in self._tasks:
-            task.cancel()
+        self._stopping = True
+        if self._tasks:
+            self._tasks[0].cancel()  # the feeder: nothing more goes in
         self.stats.ffmpeg_cpu_seconds += self.cpu_seconds()
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             if process.stdin is not None:
                 process.stdin.close()
-            try:
+            try:  # the readers drain FFmpeg's output meanwhile, so it can end
                 await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
             except TimeoutError:
                 process.kill()
                 await process.wait()
         for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+    def _frames_for_ffmpeg(self, frame: bytes, copies: int) -> bytes:
+        """The bytes FFmpeg gets for the next copies ticks, all showing frame."""
+        first = self.frames_out
+        if self._assembler is None:
+            self.stats.frames_encoded += copies
+            return self._last_part * copies
+        reused = self._assembler.reused
+        feed = [
+            fed
+            for number in range(first, first + copies)
+            for fed in self._assembler.add_frame(number, frame)
+        ]
+        self.stats.frames_encoded += len(feed)
+        self.stats.segments_reused += self._assembler.reused - reused
+        return b"".join(
+            matroska_frame(round(number * 1000 / self._fps), picture) for number, picture in feed
+        )
 
     async def _feed(self) -> None:
         """Write the latest frame on a fixed schedule, locked to the clock.
@@ -347,6 +457,8 @@ class HlsEncoder:
         assert self._process is not None
         stdin = self._process.stdin
         assert stdin is not None
+        if self._assembler is not None:
+            stdin.write(self._header)
         loop = asyncio.get_running_loop()
         started_at: float | None = None  # loop time of the first frame
         # before_frame() runs this long ahead of each write: the page renders
@@ -375,21 +487,65 @@ class HlsEncoder:
                 copies = max(1, due - self.frames_out)
                 if frame is not self._last_fed:
                     self._last_fed = frame
-                    self._last_part = multipart(frame)
+                    if self._assembler is None:
+                        self._last_part = multipart(frame)
                     self.stats.fresh_frames_out += 1
                 try:
-                    for _ in range(copies):
-                        stdin.write(self._last_part)
+                    stdin.write(self._frames_for_ffmpeg(frame, copies))
                     await stdin.drain()
                 except BrokenPipeError, ConnectionResetError:
                     return
                 self.frames_out += copies
                 self.stats.frames_out += copies
+                await self._publish()
                 next_at = started_at + (self.frames_out - self._preroll_frames + 1) * self._interval
             else:
                 next_at = now + self._interval
             write_at = next_at
             await asyncio.sleep(max(0.0, next_at - lead - loop.time()))
+
+    async def _read_fragments(self) -> None:
+        """Take FFmpeg's encoded frames (video only) into segments; its init segment first."""
+        assert self._process is not None
+        assert self._process.stdout is not None
+        assert self._assembler is not None
+        assert self.playlist is not None
+        stdout = self._process.stdout
+        init = b""
+        fragment: tuple[int, bool] | None = None  # the last moof's time and sync flag
+        try:
+            while (found := await read_box(stdout)) is not None:
+                box_type, payload = found
+                if self._stopping:
+                    continue  # drained, so that FFmpeg can end
+                if box_type in {b"ftyp", b"moov"}:
+                    init += box(box_type, payload)
+                    if box_type == b"moov":
+                        await asyncio.to_thread(
+                            self.playlist.start_generation, self._init_name, init
+                        )
+                elif box_type == b"moof":
+                    fragment = fragment_time_and_sync(payload)
+                elif box_type == b"mdat" and fragment is not None:
+                    time, sync = fragment
+                    self._assembler.add_sample(round(time / FRAME_TICKS), Sample(payload, sync))
+                    await self._publish()
+        except (Mp4Error, OSError) as err:
+            # No more segments would come: end FFmpeg, so the watchdog restarts it.
+            self.log_tail.append(f"Unreadable output: {err}")
+            self._log.warning("FFmpeg's output cannot be read: %s", err)
+            if self._process is not None and self._process.returncode is None:
+                self._process.kill()
+
+    async def _publish(self) -> None:
+        """Write the segments that are complete, in order (video only)."""
+        if self._assembler is None or self.playlist is None:
+            return
+        async with self._publishing:
+            for _, samples in self._assembler.ready():
+                if self._stopping:
+                    return
+                await asyncio.to_thread(self.playlist.add, samples, self._fps)
 
     async def _read_log(self) -> None:
         assert self._process is not None

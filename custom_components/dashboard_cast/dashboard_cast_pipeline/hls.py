@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .encoder import MEDIA_PLAYLIST, last_media_sequence, served_media_playlist, target_duration
+from .encoder import last_media_sequence, served_media_playlist, target_duration
+from .segments import MEDIA_PLAYLIST
 
 if TYPE_CHECKING:
     from .session import StreamSession

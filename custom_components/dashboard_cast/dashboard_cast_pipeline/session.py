@@ -19,13 +19,7 @@ from yarl import URL
 from .browser import BrowserPool
 from .capture import FrameClockCapture, ScreencastCapture
 from .egress import EgressPolicy, EgressProxy
-from .encoder import (
-    MEDIA_PLAYLIST,
-    HlsEncoder,
-    listed_segments,
-    master_playlist,
-    segment_duration,
-)
+from .encoder import HlsEncoder, listed_segments, master_playlist, segment_duration
 from .hls import StreamRegistry
 from .options import (
     MAX_BITRATE_KBPS,
@@ -39,6 +33,7 @@ from .options import (
 )
 from .page import PageSpec, async_open_page, is_url
 from .redact import url_for_logs
+from .segments import MEDIA_PLAYLIST, MediaPlaylist
 from .watchdog import PipelineStats, RestartBudget, RestartsExhaustedError
 
 if TYPE_CHECKING:
@@ -390,7 +385,12 @@ class StreamSession:
             self._browser = None
             self._pool.release()
 
-    async def _start_encoder(self, generation: int = 0, resume_after: float = 0.0) -> None:
+    async def _start_encoder(
+        self,
+        generation: int = 0,
+        resume_after: float = 0.0,
+        playlist: MediaPlaylist | None = None,
+    ) -> None:
         assert self.out_dir is not None
         width, height = self.options.size
         self.encoder = HlsEncoder(
@@ -406,6 +406,7 @@ class StreamSession:
             stats=self.stats,
             generation=generation,
             resume_after=resume_after,
+            playlist=playlist,
             silent_audio=self.options.silent_audio,
             transpose=TRANSPOSE[self.options.orientation],
             before_frame=self._tick if self._pool.frame_clock else None,
@@ -487,7 +488,9 @@ class StreamSession:
             await self.encoder.stop()
             self._encoder_generation += 1
             await self._start_encoder(
-                self._encoder_generation, await self._seconds_since_last_segment()
+                self._encoder_generation,
+                await self._seconds_since_last_segment(),
+                self.encoder.playlist,
             )
             return
         async with self._page_lock:

@@ -69,7 +69,9 @@ class PipelineStats:
 
     frames_in: int = 0  # frames the screencast delivered
     fresh_frames_out: int = 0  # of those, frames the encoder received
-    frames_out: int = 0  # frames written to FFmpeg, repeats included
+    frames_out: int = 0  # frames of the stream's timeline, repeats included
+    frames_encoded: int = 0  # of those, frames FFmpeg encoded
+    segments_reused: int = 0  # still segments made again without FFmpeg
     restarts: int = 0
     last_error: str | None = None
     ffmpeg_cpu_seconds: float = 0.0  # of FFmpeg processes that already exited

@@ -1,0 +1,207 @@
+"""The two small containers between us and FFmpeg.
+
+- In: live Matroska, one JPEG per block with its own timestamp. FFmpeg takes
+  a block the moment it arrives, and the timestamps let the feeder leave out
+  frames (a still segment made without FFmpeg) without moving the keyframes.
+- Out: FFmpeg's fragmented MP4, one fragment per frame, read box by box; and
+  the fragments of our segments, written here, one per segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+import struct
+
+# --- Matroska (EBML), only what a live stream of JPEG frames needs -----------
+
+_UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+_TIMESTAMP_SCALE_NS = 1_000_000  # block timestamps in milliseconds
+
+
+def _size(length: int) -> bytes:
+    """An EBML element size: the shortest variable-length integer that holds it."""
+    for width in range(1, 9):
+        if length < (1 << (7 * width)) - 1:
+            return ((1 << (7 * width)) | length).to_bytes(width, "big")
+    raise ValueError(length)
+
+
+def _uint(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+
+
+def _element(element_id: bytes, payload: bytes) -> bytes:
+    return element_id + _size(len(payload)) + payload
+
+
+def matroska_header(width: int, height: int, fps: int) -> bytes:
+    """The start of a live Matroska stream of one MJPEG track, of unknown length.
+
+    The size only declares the track; FFmpeg scales what each JPEG holds.
+    """
+    ebml = _element(
+        b"\x1a\x45\xdf\xa3",
+        _element(b"\x42\x86", _uint(1))  # EBMLVersion
+        + _element(b"\x42\xf7", _uint(1))  # EBMLReadVersion
+        + _element(b"\x42\xf2", _uint(4))  # EBMLMaxIDLength
+        + _element(b"\x42\xf3", _uint(8))  # EBMLMaxSizeLength
+        + _element(b"\x42\x82", b"matroska")  # DocType
+        + _element(b"\x42\x87", _uint(4))  # DocTypeVersion
+        + _element(b"\x42\x85", _uint(2)),  # DocTypeReadVersion
+    )
+    info = _element(b"\x15\x49\xa9\x66", _element(b"\x2a\xd7\xb1", _uint(_TIMESTAMP_SCALE_NS)))
+    track = _element(
+        b"\xae",
+        _element(b"\xd7", _uint(1))  # TrackNumber
+        + _element(b"\x73\xc5", _uint(1))  # TrackUID
+        + _element(b"\x83", _uint(1))  # TrackType: video
+        + _element(b"\x86", b"V_MJPEG")  # CodecID
+        + _element(b"\x23\xe3\x83", _uint(round(1e9 / fps)))  # DefaultDuration, ns
+        + _element(b"\xe0", _element(b"\xb0", _uint(width)) + _element(b"\xba", _uint(height))),
+    )
+    segment = b"\x18\x53\x80\x67" + _UNKNOWN_SIZE
+    return ebml + segment + info + _element(b"\x16\x54\xae\x6b", track)
+
+
+def matroska_frame(milliseconds: int, jpeg: bytes) -> bytes:
+    """One JPEG as a cluster of its own, a keyframe at the given time."""
+    block = b"\x81" + struct.pack(">hB", 0, 0x80) + jpeg  # track 1, +0 ms, keyframe
+    return _element(
+        b"\x1f\x43\xb6\x75", _element(b"\xe7", _uint(milliseconds)) + _element(b"\xa3", block)
+    )
+
+
+# --- Fragmented MP4 (ISO BMFF) ------------------------------------------------
+
+# Sample flags (ISO/IEC 14496-12 8.8.3.1): a sync sample depends on nothing;
+# any other depends on others and is not a sync sample.
+SYNC_SAMPLE_FLAGS = 0x02000000
+OTHER_SAMPLE_FLAGS = 0x01010000
+_TFHD_DEFAULT_FLAGS = 0x000020
+_TFHD_DEFAULT_BASE_IS_MOOF = 0x020000
+_TRUN_DATA_OFFSET = 0x000001
+_TRUN_FIRST_SAMPLE_FLAGS = 0x000004
+_TRUN_SAMPLE_DURATION = 0x000100
+_TRUN_SAMPLE_SIZE = 0x000200
+_TRUN_SAMPLE_FLAGS = 0x000400
+
+
+class Mp4Error(Exception):
+    """FFmpeg's MP4 output is not what it was asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One encoded frame: its bytes and whether a player can start decoding at it."""
+
+    data: bytes
+    sync: bool
+
+
+def box(box_type: bytes, payload: bytes) -> bytes:
+    """An ISO BMFF box."""
+    return struct.pack(">I4s", 8 + len(payload), box_type) + payload
+
+
+def _full_box(box_type: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    return box(box_type, struct.pack(">I", (version << 24) | flags) + payload)
+
+
+async def read_box(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
+    """The next top-level box of a stream, its type and payload; None at its end."""
+    try:
+        header = await reader.readexactly(8)
+    except asyncio.IncompleteReadError as err:
+        if err.partial:
+            raise Mp4Error("The stream ended inside a box header") from err
+        return None
+    size, box_type = struct.unpack(">I4s", header)
+    header_size = 8
+    if size == 1:
+        (size,) = struct.unpack(">Q", await reader.readexactly(8))
+        header_size = 16
+    if size < header_size:  # 0 (to the end) is never written in fragmented output
+        raise Mp4Error(f"Box {box_type!r} of size {size}")
+    return box_type, await reader.readexactly(size - header_size)
+
+
+def _children(payload: bytes) -> dict[bytes, bytes]:
+    """The boxes inside a container box's payload, by type (the first of each)."""
+    found: dict[bytes, bytes] = {}
+    offset = 0
+    while offset + 8 <= len(payload):
+        size, box_type = struct.unpack_from(">I4s", payload, offset)
+        if size < 8 or offset + size > len(payload):
+            raise Mp4Error(f"Box {box_type!r} of size {size} overruns its parent")
+        found.setdefault(box_type, payload[offset + 8 : offset + size])
+        offset += size
+    return found
+
+
+def fragment_time_and_sync(moof: bytes) -> tuple[int, bool]:
+    """A one-sample fragment's decode time (tfdt) and whether its sample is a sync sample."""
+    traf = _children(moof).get(b"traf")
+    if traf is None:
+        raise Mp4Error("A fragment without a track")
+    boxes = _children(traf)
+    tfdt, tfhd, trun = boxes.get(b"tfdt"), boxes.get(b"tfhd"), boxes.get(b"trun")
+    if tfdt is None or tfhd is None or trun is None:
+        raise Mp4Error("A fragment without tfdt, tfhd or trun")
+    time = struct.unpack_from(">Q" if tfdt[0] == 1 else ">I", tfdt, 4)[0]
+    trun_flags = int.from_bytes(trun[1:4], "big")
+    offset = 8 + (4 if trun_flags & _TRUN_DATA_OFFSET else 0)
+    if trun_flags & _TRUN_FIRST_SAMPLE_FLAGS:
+        flags = struct.unpack_from(">I", trun, offset)[0]
+    elif trun_flags & _TRUN_SAMPLE_FLAGS:
+        offset += sum(4 for bit in (_TRUN_SAMPLE_DURATION, _TRUN_SAMPLE_SIZE) if trun_flags & bit)
+        flags = struct.unpack_from(">I", trun, offset)[0]
+    else:
+        flags = _tfhd_default_flags(tfhd)
+    return time, not flags & 0x00010000  # sample_is_non_sync_sample
+
+
+def _tfhd_default_flags(tfhd: bytes) -> int:
+    flags = int.from_bytes(tfhd[1:4], "big")
+    if not flags & _TFHD_DEFAULT_FLAGS:
+        raise Mp4Error("A fragment that does not say whether its sample is a sync sample")
+    # track_ID, then the optional fields before default_sample_flags, in order.
+    offset = 8
+    for bit, width in ((0x01, 8), (0x02, 4), (0x08, 4), (0x10, 4)):
+        if flags & bit:
+            offset += width
+    return int(struct.unpack_from(">I", tfhd, offset)[0])
+
+
+def media_fragment(
+    sequence: int, track_id: int, base_time: int, duration: int, samples: list[Sample]
+) -> bytes:
+    """A moof and its mdat: samples of equal duration from base_time on (track timescale)."""
+    entries = b"".join(
+        struct.pack(
+            ">III",
+            duration,
+            len(sample.data),
+            SYNC_SAMPLE_FLAGS if sample.sync else OTHER_SAMPLE_FLAGS,
+        )
+        for sample in samples
+    )
+
+    def moof(data_offset: int) -> bytes:
+        trun = _full_box(
+            b"trun",
+            0,
+            _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS,
+            struct.pack(">Ii", len(samples), data_offset) + entries,
+        )
+        traf = box(
+            b"traf",
+            _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id))
+            + _full_box(b"tfdt", 1, 0, struct.pack(">Q", base_time))
+            + trun,
+        )
+        return box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)) + traf)
+
+    # The data offset counts from the moof's start to the first sample in mdat.
+    size = len(moof(0))
+    return moof(size + 8) + box(b"mdat", b"".join(sample.data for sample in samples))

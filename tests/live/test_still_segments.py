@@ -1,0 +1,103 @@
+"""Still segments made again without FFmpeg: the stream real FFmpeg and our segments make."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from custom_components.dashboard_cast.dashboard_cast_pipeline.encoder import HlsEncoder
+from custom_components.dashboard_cast.dashboard_cast_pipeline.segments import MEDIA_PLAYLIST
+
+from ..media import FFMPEG, FFPROBE, close_to, run
+from .conftest import BLUE, RED
+
+FPS = 5
+SEGMENT = 0.4  # two frames: what 0.5 s asked at 5 frames/s gives
+
+
+async def jpeg(colour: str) -> bytes:
+    """A 1280x720 JPEG of one colour, as Chromium's screencast would send."""
+    return await run(
+        FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s=1280x720",
+        "-frames:v", "1", "-f", "mjpeg", "-",
+    )  # fmt: skip
+
+
+async def listed_media(out_dir: Path) -> bytes:
+    """The init segment and every listed segment, in order: what a player plays."""
+    playlist = (out_dir / MEDIA_PLAYLIST).read_text()
+    names = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+    assert playlist.count("#EXT-X-MAP") == 1
+    return (out_dir / "init.mp4").read_bytes() + b"".join(
+        (out_dir / name).read_bytes() for name in names
+    )
+
+
+async def colours(media: bytes) -> list[tuple[int, int, int]]:
+    """The mean colour of every picture, in order."""
+    raw = await run(
+        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0",
+        "-vf", "scale=4:4", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        stdin=media,
+    )  # fmt: skip
+    pictures = [raw[i : i + 48] for i in range(0, len(raw), 48)]
+    return [tuple(sum(p[c::3]) // 16 for c in range(3)) for p in pictures]  # type: ignore[misc]
+
+
+async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate(
+    tmp_path: Path,
+) -> None:
+    """Still for seconds, then changed and back: FFmpeg encodes only around the changes.
+
+    The stream a player gets is the same as before: every frame 1/fps long, a
+    keyframe at every segment start and nowhere else, the change in its place.
+    """
+    red, blue = await jpeg("red"), await jpeg("blue")
+    shown = {"frame": red}
+    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"])
+    await encoder.start()
+    try:
+        await asyncio.sleep(2.5)
+        shown["frame"] = blue
+        await asyncio.sleep(1.0)
+        shown["frame"] = bytes(red)  # the same picture again, in new bytes
+        await asyncio.sleep(1.5)
+    finally:
+        await encoder.stop()
+    stats = encoder.stats
+
+    media = await listed_media(tmp_path)
+    probe_args = ["-show_entries", "packet=pts_time,duration_time,flags", "-of", "json"]
+    probed = await run(
+        FFPROBE, "-v", "error", "-f", "mp4", "-i", "pipe:0", *probe_args, stdin=media
+    )
+    packets = json.loads(probed)["packets"]
+    assert len(packets) >= 20
+    first = float(packets[0]["pts_time"])
+    for number, packet in enumerate(packets):
+        assert float(packet["pts_time"]) == round(first + number / FPS, 6)
+        assert float(packet["duration_time"]) == 1 / FPS
+        assert ("K" in packet["flags"]) == (number % 2 == 0), (number, packet)
+
+    seen = await colours(media)
+    assert len(seen) == len(packets)
+    runs = [seen[0]]
+    for colour in seen[1:]:
+        if not close_to(colour, runs[-1]):
+            runs.append(colour)
+    assert [next(c for c in (RED, BLUE) if close_to(c, colour)) for colour in runs] == [
+        RED,
+        BLUE,
+        RED,
+    ]
+
+    # About a second of changes and a segment after each: a small part of 25 frames.
+    assert stats.frames_out >= 24
+    assert stats.frames_encoded <= 14, stats
+    assert stats.segments_reused >= 5, stats
+    segments = sorted(tmp_path.glob("segment_*.m4s"))
+    # A reused segment is the still one again: the same frames, under a new time.
+    mdats = [data[int.from_bytes(data[:4]) :] for data in (p.read_bytes() for p in segments)]
+    assert all(mdat[4:8] == b"mdat" for mdat in mdats)
+    assert len(set(mdats)) < len(mdats) - 4
