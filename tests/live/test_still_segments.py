@@ -16,10 +16,10 @@ FPS = 5
 SEGMENT = 0.4  # two frames: what 0.5 s asked at 5 frames/s gives
 
 
-async def jpeg(colour: str) -> bytes:
-    """A 1280x720 JPEG of one colour, as Chromium's screencast would send."""
+async def jpeg(colour: str, size: str = "1280x720") -> bytes:
+    """A JPEG of one colour, as Chromium's screencast would send."""
     return await run(
-        FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s=1280x720",
+        FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s={size}",
         "-frames:v", "1", "-f", "mjpeg", "-",
     )  # fmt: skip
 
@@ -101,3 +101,17 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
     mdats = [data[int.from_bytes(data[:4]) :] for data in (p.read_bytes() for p in segments)]
     assert all(mdat[4:8] == b"mdat" for mdat in mdats)
     assert len(set(mdats)) < len(mdats) - 4
+
+
+async def test_a_page_smaller_than_the_stream_fills_it(tmp_path: Path) -> None:
+    """A picture half the stream's height (a zoomed page) is scaled up, not taken for a field."""
+    small = await jpeg("blue", "640x360")
+    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: small)
+    await encoder.start()
+    try:
+        await asyncio.sleep(1.5)
+    finally:
+        await encoder.stop()
+    seen = await colours(await listed_media(tmp_path))
+    assert len(seen) >= 4
+    assert all(close_to(colour, BLUE) for colour in seen), seen

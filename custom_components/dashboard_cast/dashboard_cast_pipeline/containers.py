@@ -35,11 +35,16 @@ def _element(element_id: bytes, payload: bytes) -> bytes:
     return element_id + _size(len(payload)) + payload
 
 
-def matroska_header(width: int, height: int, fps: int) -> bytes:
-    """The start of a live Matroska stream of one MJPEG track, of unknown length.
+# The size the track declares. FFmpeg's MJPEG decoder takes a picture less than
+# three quarters as high as the declared height for one field of an interlaced
+# frame, and decodes nothing: a page smaller than the stream (zoomed, or a
+# screencast at the page's own size) would never show. Declared this small,
+# any picture is at least as large; FFmpeg scales what each JPEG holds.
+_DECLARED_SIZE = 16
 
-    The size only declares the track; FFmpeg scales what each JPEG holds.
-    """
+
+def matroska_header(fps: int) -> bytes:
+    """The start of a live Matroska stream of one MJPEG track, of unknown length."""
     ebml = _element(
         b"\x1a\x45\xdf\xa3",
         _element(b"\x42\x86", _uint(1))  # EBMLVersion
@@ -51,6 +56,7 @@ def matroska_header(width: int, height: int, fps: int) -> bytes:
         + _element(b"\x42\x85", _uint(2)),  # DocTypeReadVersion
     )
     info = _element(b"\x15\x49\xa9\x66", _element(b"\x2a\xd7\xb1", _uint(_TIMESTAMP_SCALE_NS)))
+    size = _element(b"\xb0", _uint(_DECLARED_SIZE)) + _element(b"\xba", _uint(_DECLARED_SIZE))
     track = _element(
         b"\xae",
         _element(b"\xd7", _uint(1))  # TrackNumber
@@ -58,7 +64,7 @@ def matroska_header(width: int, height: int, fps: int) -> bytes:
         + _element(b"\x83", _uint(1))  # TrackType: video
         + _element(b"\x86", b"V_MJPEG")  # CodecID
         + _element(b"\x23\xe3\x83", _uint(round(1e9 / fps)))  # DefaultDuration, ns
-        + _element(b"\xe0", _element(b"\xb0", _uint(width)) + _element(b"\xba", _uint(height))),
+        + _element(b"\xe0", size),  # Video: PixelWidth, PixelHeight
     )
     segment = b"\x18\x53\x80\x67" + _UNKNOWN_SIZE
     return ebml + segment + info + _element(b"\x16\x54\xae\x6b", track)
@@ -114,16 +120,19 @@ async def read_box(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
         header = await reader.readexactly(8)
     except asyncio.IncompleteReadError as err:
         if err.partial:
-            raise Mp4Error("The stream ended inside a box header") from err
+            raise Mp4Error("The stream ended inside a box") from err
         return None
     size, box_type = struct.unpack(">I4s", header)
-    header_size = 8
-    if size == 1:
-        (size,) = struct.unpack(">Q", await reader.readexactly(8))
-        header_size = 16
-    if size < header_size:  # 0 (to the end) is never written in fragmented output
-        raise Mp4Error(f"Box {box_type!r} of size {size}")
-    return box_type, await reader.readexactly(size - header_size)
+    try:
+        header_size = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", await reader.readexactly(8))
+            header_size = 16
+        if size < header_size:  # 0 (to the end) is never written in fragmented output
+            raise Mp4Error(f"Box {box_type!r} of size {size}")
+        return box_type, await reader.readexactly(size - header_size)
+    except asyncio.IncompleteReadError as err:
+        raise Mp4Error("The stream ended inside a box") from err
 
 
 def _children(payload: bytes) -> dict[bytes, bytes]:

@@ -353,7 +353,7 @@ class HlsEncoder:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_fed: bytes | None = None
         self._last_part = b""  # the last fed frame, framed for FFmpeg (multipart)
-        self._header = matroska_header(width, height, fps)
+        self._header = matroska_header(fps)
         self._init_name = init_segment(generation)
         # Our own segments (video only): the playlist goes on from the encoder before.
         self.playlist: MediaPlaylist | None = None
@@ -531,6 +531,8 @@ class HlsEncoder:
                     self._assembler.add_sample(round(time / FRAME_TICKS), Sample(payload, sync))
                     await self._publish()
         except (Mp4Error, OSError) as err:
+            if self._stopping:
+                return  # killed on the way out
             # No more segments would come: end FFmpeg, so the watchdog restarts it.
             self.log_tail.append(f"Unreadable output: {err}")
             self._log.warning("FFmpeg's output cannot be read: %s", err)
