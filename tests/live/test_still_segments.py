@@ -62,7 +62,7 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
         shown["frame"] = blue
         await asyncio.sleep(1.0)
         shown["frame"] = bytes(red)  # the same picture again, in new bytes
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3.0)
     finally:
         await encoder.stop()
     stats = encoder.stats
@@ -92,10 +92,12 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
         RED,
     ]
 
-    # About a second of changes and a segment after each: a small part of 25 frames.
-    assert stats.frames_out >= 24
-    assert stats.frames_encoded <= 14, stats
-    assert stats.segments_reused >= 5, stats
+    # Two changes: each one's segment, the still segment after it and a frame
+    # to flush FFmpeg; the start's segment and flush. At least 13 of about 36
+    # frames, and room for a few segments encoded late on a busy machine.
+    assert stats.frames_out >= 32
+    assert stats.frames_encoded <= 20, stats
+    assert stats.segments_reused >= 8, stats
     segments = sorted(tmp_path.glob("segment_*.m4s"))
     # A reused segment is the still one again: the same frames, under a new time.
     mdats = [data[int.from_bytes(data[:4]) :] for data in (p.read_bytes() for p in segments)]
