@@ -50,6 +50,13 @@ def kill_ffmpeg(session: StreamSession) -> None:
     os.kill(session.encoder.pid, signal.SIGKILL)
 
 
+def freeze_ffmpeg(session: StreamSession) -> None:
+    """A hang: FFmpeg stops and writes nothing more, but does not exit."""
+    assert session.encoder is not None
+    assert session.encoder.pid is not None
+    os.kill(session.encoder.pid, signal.SIGSTOP)
+
+
 def kill_chromium(session: StreamSession) -> None:
     for pid in chromium_processes():
         # A sandboxed renderer dies with its zygote: it may be gone already.
@@ -78,6 +85,7 @@ async def _sync(action: Callable[[StreamSession], None], session: StreamSession)
 
 FAULTS: dict[str, Callable[[StreamSession], Awaitable[None]]] = {
     "ffmpeg_exit": lambda session: _sync(kill_ffmpeg, session),
+    "ffmpeg_hang": lambda session: _sync(freeze_ffmpeg, session),
     "chromium_crash": lambda session: _sync(kill_chromium, session),
     "chromium_hang": lambda session: _sync(freeze_chromium, session),
     "page_crash": crash_page,
@@ -98,7 +106,10 @@ async def test_part_restarts_in_place(
     launches = hass.data[DATA_DOMAIN].pool.launches
 
     await FAULTS[fault](session)
-    await wait_for(lambda: session.stats.restarts == 1, timeout=10)
+    if fault == "ffmpeg_hang":
+        # A still page's segments need no FFmpeg: the hang tells once the page changes.
+        colour_page.colour = "#0000ff"
+    await wait_for(lambda: session.stats.restarts == 1, timeout=15)
     colour_page.colour = "#0000ff"
     await wait_for_screen(tv, BLUE)
 
@@ -108,8 +119,9 @@ async def test_part_restarts_in_place(
     assert session.stats.last_error
     assert list(pipeline_processes().values()).count("ffmpeg") == 1
     playlist = await media_playlist(session, base_url)
-    if fault == "ffmpeg_exit":
-        assert "#EXT-X-DISCONTINUITY" in playlist  # timestamps start over
+    if fault.startswith("ffmpeg"):
+        assert "#EXT-X-DISCONTINUITY" in playlist  # a new encoder's stream
+        assert "FFmpeg" in (session.stats.last_error or "")
         assert hass.data[DATA_DOMAIN].pool.launches == launches
     elif fault.startswith("chromium"):
         assert hass.data[DATA_DOMAIN].pool.launches == launches + 1

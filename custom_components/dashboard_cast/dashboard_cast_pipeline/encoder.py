@@ -19,6 +19,7 @@ import logging
 import math
 from pathlib import Path
 import re
+import time
 
 from .containers import (
     Mp4Error,
@@ -368,6 +369,7 @@ class HlsEncoder:
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.stats = stats if stats is not None else PipelineStats()
         self.frames_out = 0
+        self.started_at: float | None = None  # wall-clock time FFmpeg started
 
     @property
     def returncode(self) -> int | None:
@@ -394,6 +396,7 @@ class HlsEncoder:
             stdout=asyncio.subprocess.PIPE if own_segments else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        self.started_at = time.time()
         lower_priority(self._process.pid)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -405,14 +408,16 @@ class HlsEncoder:
                 loop.create_task(self._read_fragments(), name="dashboard_cast ffmpeg fragments")
             )
 
-    async def stop(self) -> None:
-        """Stop feeding and end FFmpeg: close its input, then terminate, then kill."""
+    async def stop(self, *, kill: bool = False) -> None:
+        """Stop feeding and end FFmpeg: close its input, then kill it (at once if asked)."""
         self._stopping = True
         if self._tasks:
             self._tasks[0].cancel()  # the feeder: nothing more goes in
         self.stats.ffmpeg_cpu_seconds += self.cpu_seconds()
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
+            if kill:
+                process.kill()
             if process.stdin is not None:
                 process.stdin.close()
             try:  # the readers drain FFmpeg's output meanwhile, so it can end

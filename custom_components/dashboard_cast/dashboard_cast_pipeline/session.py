@@ -47,6 +47,9 @@ PLAYABLE_SEGMENTS = 2
 WATCH_INTERVAL = 0.5
 HANG_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
+# An encoder that wrote no segment for this long (and at least three segment
+# lengths) has hung: a segment comes every segment length, still page or not.
+ENCODER_HANG_SECONDS = 5.0
 CLOSE_TIMEOUT = 3.0
 # Home Assistant's frontend keeps a websocket open with the session's token.
 # Closing it from the page before the page goes lets Home Assistant end that
@@ -242,6 +245,7 @@ class StreamSession:
         self._watchdog: asyncio.Task[None] | None = None
         self._last_probe = 0.0
         self._encoder_generation = 0
+        self._encoder_hung = False
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
         self.log = session_logger(identity, options.dashboard)
@@ -454,6 +458,9 @@ class StreamSession:
             code = encoder.returncode if encoder is not None else None
             tail = " / ".join(encoder.log_tail) if encoder is not None else ""
             return PART_ENCODER, f"FFmpeg exited with code {code}: {tail}".rstrip(": ")
+        if (silent := await self._encoder_silence()) is not None:
+            self._encoder_hung = True
+            return PART_ENCODER, f"FFmpeg wrote no segment for {silent:.0f} s"
         if self._page_lock.locked():
             return None  # the page is being replaced: look again after
         browser, page, capture = self._browser, self._page, self.capture
@@ -482,10 +489,21 @@ class StreamSession:
             return PART_PAGE, page_error
         return None
 
+    async def _encoder_silence(self) -> float | None:
+        """Seconds the running encoder has written no segment, once that means it hung."""
+        assert self.encoder is not None
+        started = self.encoder.started_at
+        if started is None:
+            return None
+        limit = max(ENCODER_HANG_SECONDS, 3 * self.options.segment_duration)
+        silent = min(time.time() - started, await self._seconds_since_last_segment())
+        return silent if silent > limit else None
+
     async def _restart(self, part: str) -> None:
         if part == PART_ENCODER:
             assert self.encoder is not None
-            await self.encoder.stop()
+            hung, self._encoder_hung = self._encoder_hung, False
+            await self.encoder.stop(kill=hung)  # a hung FFmpeg reads no end of input
             self._encoder_generation += 1
             await self._start_encoder(
                 self._encoder_generation,
