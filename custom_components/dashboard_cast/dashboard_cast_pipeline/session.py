@@ -245,7 +245,6 @@ class StreamSession:
         self._watchdog: asyncio.Task[None] | None = None
         self._last_probe = 0.0
         self._encoder_generation = 0
-        self._encoder_hung = False
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
         self.log = session_logger(identity, options.dashboard)
@@ -459,7 +458,6 @@ class StreamSession:
             tail = " / ".join(encoder.log_tail) if encoder is not None else ""
             return PART_ENCODER, f"FFmpeg exited with code {code}: {tail}".rstrip(": ")
         if (silent := await self._encoder_silence()) is not None:
-            self._encoder_hung = True
             return PART_ENCODER, f"FFmpeg wrote no segment for {silent:.0f} s"
         if self._page_lock.locked():
             return None  # the page is being replaced: look again after
@@ -502,8 +500,8 @@ class StreamSession:
     async def _restart(self, part: str) -> None:
         if part == PART_ENCODER:
             assert self.encoder is not None
-            hung, self._encoder_hung = self._encoder_hung, False
-            await self.encoder.stop(kill=hung)  # a hung FFmpeg reads no end of input
+            # It exited, or it hung and would never read the end of its input.
+            await self.encoder.stop(kill=True)
             self._encoder_generation += 1
             await self._start_encoder(
                 self._encoder_generation,
