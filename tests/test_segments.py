@@ -10,6 +10,7 @@ import pytest
 from custom_components.dashboard_cast.dashboard_cast_pipeline.containers import (
     Mp4Error,
     Sample,
+    box,
     fragment_time_and_sync,
     matroska_frame,
     matroska_header,
@@ -123,6 +124,9 @@ def test_media_fragment_round_trip() -> None:
     assert struct.unpack_from(">III", data, trun + 28) == (1000, 6, 0x01010000)
     with pytest.raises(Mp4Error):
         fragment_time_and_sync(b"\x00\x00\x00\x08free")
+    tfdt_cut_short = box(b"tfhd", bytes(8)) + box(b"tfdt", b"\x01\0\0\0") + box(b"trun", bytes(8))
+    with pytest.raises(Mp4Error, match="cut short"):
+        fragment_time_and_sync(box(b"traf", tfdt_cut_short))
 
 
 def test_matroska_frames_carry_their_time() -> None:

@@ -150,6 +150,13 @@ def _children(payload: bytes) -> dict[bytes, bytes]:
 
 def fragment_time_and_sync(moof: bytes) -> tuple[int, bool]:
     """A one-sample fragment's decode time (tfdt) and whether its sample is a sync sample."""
+    try:
+        return _time_and_sync(moof)
+    except struct.error as err:  # a box shorter than its fields
+        raise Mp4Error(f"A fragment cut short: {err}") from err
+
+
+def _time_and_sync(moof: bytes) -> tuple[int, bool]:
     traf = _children(moof).get(b"traf")
     if traf is None:
         raise Mp4Error("A fragment without a track")
