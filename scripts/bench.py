@@ -182,15 +182,21 @@ def pss_by_kind(pids: list[int]) -> dict[str, tuple[int, float]]:
 
 
 def roles(hass_pid: int) -> dict[str, list[int]]:
-    """Home Assistant's processes by role; Playwright's driver counts as Home Assistant."""
-    found: dict[str, list[int]] = {"chromium": [], "ffmpeg": [], "ha": [hass_pid]}
+    """Home Assistant's processes by role.
+
+    Playwright's driver counts as Home Assistant, and is also shown on its own.
+    """
+    found: dict[str, list[int]] = {"chromium": [], "ffmpeg": [], "ha": [hass_pid], "driver": []}
     for pid, name in descendants(hass_pid).items():
         if name == "ffmpeg":
             found["ffmpeg"].append(pid)
-        elif name.startswith("chrom") or name == "headless_shell":
+        # Chromium's utility processes start as /proc/self/exe: their name is "exe".
+        elif name.startswith("chrom") or name in ("headless_shell", "exe"):
             found["chromium"].append(pid)
         else:
             found["ha"].append(pid)
+            if name.startswith("node"):  # "node-MainThread"
+                found["driver"].append(pid)
     return found
 
 
@@ -453,6 +459,7 @@ async def run_case(
         "chromium_cpu": round(cpu["chromium"], 3),
         "ffmpeg_cpu": round(cpu["ffmpeg"], 3),
         "ha_cpu": round(cpu["ha"], 3),
+        "of_which_driver_cpu": round(cpu["driver"], 3),
         "total_cpu": round(cpu["chromium"] + cpu["ffmpeg"] + cpu["ha"], 3),
         "first_playable_s": round(first_playable, 2),
         "change_latency_s": None if latency is None else round(latency, 2),
