@@ -75,6 +75,20 @@ def test_silent_audio_track() -> None:
     assert 'CODECS="avc1.640029"' in master_playlist(1280, 720, 5, 2500)
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "threads"),
+    [(1280, 720, 5, "1"), (1920, 1080, 5, "1"), (1920, 1080, 10, "0"), (1280, 720, 30, "0")],
+)
+def test_encoder_threads_follow_the_pixel_rate(
+    width: int, height: int, fps: int, threads: str
+) -> None:
+    """One x264 thread at a few frames a second; x264's own choice past 1080p at 5 fps."""
+    args = ffmpeg_args(Path("/tmp/x"), width, height, fps, 1.0, 2500)  # noqa: S108
+    # The second -threads is the encoder's (the first, before the input, the decoder's).
+    encoder = args.index("-threads", args.index("pipe:0"))
+    assert args[encoder + 1] == threads
+
+
 def test_frames_are_framed_with_their_length() -> None:
     """FFmpeg reads each JPEG as one multipart part, so it need not wait for the next one."""
     part = multipart(b"\xff\xd8JPEG\xff\xd9")

@@ -91,6 +91,12 @@ async def test_stream_shows_page_and_follows_changes(
     assert session.stats.frames_in < session.encoder.frames_out
 
 
+def x264_settings(segment: bytes) -> dict[str, str]:
+    """The encoder settings x264 writes into its first frame ("options: cabac=1 ref=1 ...")."""
+    text = segment.split(b"options: ", 1)[1].split(b"\0", 1)[0].decode()
+    return dict(option.split("=", 1) for option in text.split() if "=" in option)
+
+
 async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -> None:
     """H.264 High 4.1 yuv420p at the preset's size and rate, served as HLS with CORS."""
     session = await streamer.async_start()
@@ -117,6 +123,15 @@ async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -
         async with http.get(master.replace("master.m3u8", segment)) as resp:
             assert resp.status == 200
             assert resp.content_type == "video/iso.segment"
+        # x264 writes its settings into the stream's first frame.
+        async with http.get(master.replace("master.m3u8", "segment_00000.m4s")) as resp:
+            assert resp.status == 200
+            settings = x264_settings(await resp.read())
+        # The cheap analysis that keeps High profile, deblocked, in one thread at 720p5.
+        assert settings["cabac"] == "1"
+        assert settings["8x8dct"] == "1"
+        assert settings["deblock"] == "1:0:0"
+        assert settings["threads"] == "1"
         for name in ("../secret", "other.txt", "segment_1.m4s"):
             async with http.get(master.replace("master.m3u8", name)) as resp:
                 assert resp.status == 404
