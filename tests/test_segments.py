@@ -8,13 +8,18 @@ import struct
 import pytest
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.containers import (
+    SILENT_AAC_FRAME,
     Mp4Error,
     Sample,
+    TrackRun,
+    _children_in_order,
     box,
     fragment_time_and_sync,
     matroska_frame,
     matroska_header,
     media_fragment,
+    silent_audio_run,
+    with_silent_audio,
 )
 from custom_components.dashboard_cast.dashboard_cast_pipeline.segments import (
     MediaPlaylist,
@@ -110,7 +115,7 @@ def test_one_frame_segments_are_never_reused() -> None:
 def test_media_fragment_round_trip() -> None:
     """The fragment names its time, its samples' sizes, durations and flags; data follows moof."""
     samples = [Sample(b"key", sync=True), Sample(b"other!", sync=False)]
-    data = media_fragment(7, 1, 12_000, 1000, samples)
+    data = media_fragment(7, [TrackRun(1, 12_000, 1000, samples)])
     moof_size, moof = struct.unpack_from(">I4s", data)
     assert moof == b"moof"
     assert data[moof_size + 4 : moof_size + 8] == b"mdat"
@@ -182,3 +187,52 @@ def test_playlist_window_generations_and_files(tmp_path: Path) -> None:
     names = sorted(path.name for path in tmp_path.glob("segment_*"))
     assert names == [f"segment_{n:05d}.m4s" for n in range(2, 7)]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_silent_audio_tiles_the_video_timeline() -> None:
+    """The AAC frames of consecutive segments follow each other without a gap or overlap."""
+    end = 0
+    for first_frame in range(0, 40, 2):  # 0.4 s segments at 5 frames/s
+        audio = silent_audio_run(first_frame, 2, 5)
+        assert audio.base_time == end
+        assert audio.duration == 1024
+        assert all(sample.data == SILENT_AAC_FRAME and sample.sync for sample in audio.samples)
+        end = audio.base_time + 1024 * len(audio.samples)
+        # Each frame starts before the next segment does (48000 / 5 samples a frame).
+        assert audio.base_time < (first_frame + 2) * 9600 <= end
+    assert end == 40 * 9600  # 8 s of video: 375 AAC frames exactly
+
+
+def test_the_init_segment_gets_a_second_track() -> None:
+    """Our silent track follows FFmpeg's video track; mvhd and mvex count it."""
+    video_trak = box(b"trak", box(b"tkhd", bytes(24)))
+    mvhd = box(b"mvhd", bytes(96) + (2).to_bytes(4, "big"))
+    trex = box(b"trex", bytes(4) + (1).to_bytes(4, "big") + bytes(16))
+    init = box(b"ftyp", b"iso5") + box(b"moov", mvhd + video_trak + box(b"mvex", trex))
+    moov = dict(_children_in_order(with_silent_audio(init)))[b"moov"]
+    boxes = _children_in_order(moov)
+    assert [box_type for box_type, _ in boxes] == [b"mvhd", b"trak", b"trak", b"mvex"]
+    assert boxes[0][1][-4:] == (3).to_bytes(4, "big")  # next_track_ID
+    audio = boxes[2][1]
+    assert b"soun" in audio
+    assert b"mp4a" in audio
+    assert b"\x05\x02\x11\x88" in audio  # AAC-LC, 48 kHz, mono
+    trexes = [payload for box_type, payload in _children_in_order(boxes[3][1])]
+    assert [int.from_bytes(t[4:8]) for t in trexes] == [1, 2]
+    with pytest.raises(Mp4Error):
+        with_silent_audio(box(b"ftyp", b"iso5"))
+
+
+def test_a_fragment_of_two_tracks_points_each_run_at_its_data() -> None:
+    """One traf for each track; each trun's data offset finds its own samples in mdat."""
+    video = TrackRun(1, 10_000, 1000, [Sample(b"key", sync=True)])
+    audio = silent_audio_run(10, 2, 5)
+    data = media_fragment(3, [video, audio])
+    moof_size = int.from_bytes(data[:4])
+    assert data[moof_size + 4 : moof_size + 8] == b"mdat"
+    truns = [i for i in range(len(data)) if data[i : i + 4] == b"trun"]
+    assert len(truns) == 2
+    offsets = [struct.unpack_from(">i", data, trun + 12)[0] for trun in truns]
+    assert data[offsets[0] : offsets[0] + 3] == b"key"
+    assert data[offsets[1] : offsets[1] + 4] == SILENT_AAC_FRAME
+    assert len(data) - offsets[1] == 4 * len(audio.samples)

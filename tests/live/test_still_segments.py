@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
@@ -32,6 +33,15 @@ async def listed_media(out_dir: Path) -> bytes:
     return (out_dir / "init.mp4").read_bytes() + b"".join(
         (out_dir / name).read_bytes() for name in names
     )
+
+
+async def probe_media(media: bytes, entries: str) -> bytes:
+    """What ffprobe shows of these entries of a stream, as JSON."""
+    return await run(
+        FFPROBE, "-v", "error", "-f", "mp4", "-i", "pipe:0",
+        "-show_entries", entries, "-of", "json",
+        stdin=media,
+    )  # fmt: skip
 
 
 async def colours(media: bytes) -> list[tuple[int, int, int]]:
@@ -68,11 +78,9 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
     stats = encoder.stats
 
     media = await listed_media(tmp_path)
-    probe_args = ["-show_entries", "packet=pts_time,duration_time,flags", "-of", "json"]
-    probed = await run(
-        FFPROBE, "-v", "error", "-f", "mp4", "-i", "pipe:0", *probe_args, stdin=media
-    )
-    packets = json.loads(probed)["packets"]
+    packets = json.loads(await probe_media(media, "packet=pts_time,duration_time,flags"))[
+        "packets"
+    ]
     assert len(packets) >= 20
     first = float(packets[0]["pts_time"])
     for number, packet in enumerate(packets):
@@ -117,3 +125,57 @@ async def test_a_page_smaller_than_the_stream_fills_it(tmp_path: Path) -> None:
     seen = await colours(await listed_media(tmp_path))
     assert len(seen) >= 4
     assert all(close_to(colour, BLUE) for colour in seen), seen
+
+
+async def test_silent_audio_of_our_own_follows_the_video(tmp_path: Path) -> None:
+    """With silent audio, FFmpeg still encodes only changes; every segment carries its silence.
+
+    The sound is a second track of the init segment: mono AAC at 48 kHz that
+    decodes to zeros, in frames of 1024 samples without a gap, as long as the video.
+    """
+    red, blue = await jpeg("red"), await jpeg("blue")
+    shown = {"frame": red}
+    encoder = HlsEncoder(
+        FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"], silent_audio=True
+    )
+    await encoder.start()
+    try:
+        await asyncio.sleep(2.0)
+        shown["frame"] = blue
+        await asyncio.sleep(2.0)
+    finally:
+        await encoder.stop()
+    assert encoder.stats.segments_reused >= 4, encoder.stats
+    assert encoder.stats.frames_encoded < encoder.stats.frames_out - 8, encoder.stats
+
+    media = await listed_media(tmp_path)
+    probed = await probe_media(media, "stream=codec_name,profile,sample_rate,channels")
+    streams = json.loads(probed)["streams"]
+    assert [s["codec_name"] for s in streams] == ["h264", "aac"]
+    assert (streams[1]["profile"], streams[1]["sample_rate"], streams[1]["channels"]) == (
+        "LC",
+        "48000",
+        1,
+    )
+
+    packets = json.loads(await probe_media(media, "packet=stream_index,pts_time"))["packets"]
+    video = [float(p["pts_time"]) for p in packets if p["stream_index"] == 0]
+    audio = [float(p["pts_time"]) for p in packets if p["stream_index"] == 1]
+    frame = 1024 / 48000
+    assert len(video) >= 15
+    # The sound starts with the video (within one AAC frame) and runs without a gap to its end.
+    assert 0 <= audio[0] - video[0] < frame
+    assert all(abs(b - a - frame) < 1e-4 for a, b in itertools.pairwise(audio))
+    video_end, audio_end = video[-1] + 1 / FPS, audio[-1] + frame
+    assert 0 <= audio_end - video_end < frame + 1e-4
+    seen = await colours(media)
+    assert close_to(seen[0], RED), seen
+    assert close_to(seen[-1], BLUE), seen
+
+    pcm = await run(
+        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0", "-map", "0:a",
+        "-f", "s16le", "-ac", "1", "-",
+        stdin=media,
+    )  # fmt: skip
+    assert len(pcm) // 2 == len(audio) * 1024
+    assert pcm == bytes(len(pcm))

@@ -135,16 +135,24 @@ async def read_box(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
         raise Mp4Error("The stream ended inside a box") from err
 
 
-def _children(payload: bytes) -> dict[bytes, bytes]:
-    """The boxes inside a container box's payload, by type (the first of each)."""
-    found: dict[bytes, bytes] = {}
+def _children_in_order(payload: bytes) -> list[tuple[bytes, bytes]]:
+    """The boxes inside a container box's payload: their types and payloads, in order."""
+    found: list[tuple[bytes, bytes]] = []
     offset = 0
     while offset + 8 <= len(payload):
         size, box_type = struct.unpack_from(">I4s", payload, offset)
         if size < 8 or offset + size > len(payload):
             raise Mp4Error(f"Box {box_type!r} of size {size} overruns its parent")
-        found.setdefault(box_type, payload[offset + 8 : offset + size])
+        found.append((box_type, payload[offset + 8 : offset + size]))
         offset += size
+    return found
+
+
+def _children(payload: bytes) -> dict[bytes, bytes]:
+    """The boxes inside a container box's payload, by type (the first of each)."""
+    found: dict[bytes, bytes] = {}
+    for box_type, child in _children_in_order(payload):
+        found.setdefault(box_type, child)
     return found
 
 
@@ -189,35 +197,156 @@ def _tfhd_default_flags(tfhd: bytes) -> int:
     return int(struct.unpack_from(">I", tfhd, offset)[0])
 
 
-def media_fragment(
-    sequence: int, track_id: int, base_time: int, duration: int, samples: list[Sample]
-) -> bytes:
-    """A moof and its mdat: samples of equal duration from base_time on (track timescale)."""
-    entries = b"".join(
-        struct.pack(
-            ">III",
-            duration,
-            len(sample.data),
-            SYNC_SAMPLE_FLAGS if sample.sync else OTHER_SAMPLE_FLAGS,
-        )
-        for sample in samples
+@dataclass(frozen=True, slots=True)
+class TrackRun:
+    """A track's samples in a fragment: of equal duration, from base_time on (its timescale)."""
+
+    track_id: int
+    base_time: int
+    duration: int
+    samples: list[Sample]
+
+
+def media_fragment(sequence: int, runs: list[TrackRun]) -> bytes:
+    """A moof with a traf for each run, and the mdat that holds their samples in order."""
+
+    def moof(first_offset: int) -> bytes:
+        trafs = b""
+        offset = first_offset
+        for run in runs:
+            entries = b"".join(
+                struct.pack(
+                    ">III",
+                    run.duration,
+                    len(sample.data),
+                    SYNC_SAMPLE_FLAGS if sample.sync else OTHER_SAMPLE_FLAGS,
+                )
+                for sample in run.samples
+            )
+            trun = _full_box(
+                b"trun",
+                0,
+                _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS,
+                struct.pack(">Ii", len(run.samples), offset) + entries,
+            )
+            trafs += box(
+                b"traf",
+                _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", run.track_id))
+                + _full_box(b"tfdt", 1, 0, struct.pack(">Q", run.base_time))
+                + trun,
+            )
+            offset += sum(len(sample.data) for sample in run.samples)
+        return box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)) + trafs)
+
+    # A data offset counts from the moof's start to its run's first sample in mdat.
+    size = len(moof(0))
+    data = b"".join(sample.data for run in runs for sample in run.samples)
+    return moof(size + 8) + box(b"mdat", data)
+
+
+# --- A silent AAC track of our own ---------------------------------------------
+
+# Mono AAC-LC at 48 kHz: the AudioSpecificConfig (object type 2, rate index 3,
+# one channel), and one frame of 1024 samples of silence, as FFmpeg's AAC
+# encoder writes it for silence (a frame with no spectral data).
+AUDIO_TRACK_ID = 2
+AUDIO_RATE = 48_000
+AAC_FRAME_SAMPLES = 1024
+_AAC_CONFIG = b"\x11\x88"
+SILENT_AAC_FRAME = b"\x01\x18\x20\x07"
+_UNITY_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+
+
+def _descriptor(tag: int, payload: bytes) -> bytes:
+    """An MPEG-4 descriptor (ISO/IEC 14496-1), its size in one byte."""
+    return bytes([tag, len(payload)]) + payload
+
+
+def _silent_audio_trak() -> bytes:
+    esds = _full_box(
+        b"esds",
+        0,
+        0,
+        _descriptor(
+            0x03,  # ES_Descriptor: ES_ID 0, no flags
+            b"\0\0\0"
+            + _descriptor(
+                0x04,  # DecoderConfigDescriptor: MPEG-4 audio, an audio stream
+                struct.pack(">BB3sII", 0x40, 0x15, b"\0\0\0", 0, 0)
+                + _descriptor(0x05, _AAC_CONFIG),
+            )
+            + _descriptor(0x06, b"\x02"),  # SLConfigDescriptor: predefined for MP4
+        ),
+    )
+    mp4a = box(
+        b"mp4a",
+        bytes(6)
+        + struct.pack(">H", 1)  # data_reference_index
+        + bytes(8)
+        + struct.pack(">HHHHI", 1, 16, 0, 0, AUDIO_RATE << 16)
+        + esds,
+    )
+    empty_tables = b"".join(
+        _full_box(name, 0, 0, bytes(size))
+        for name, size in ((b"stts", 4), (b"stsc", 4), (b"stco", 4))
+    ) + _full_box(b"stsz", 0, 0, bytes(8))
+    stbl = box(b"stbl", _full_box(b"stsd", 0, 0, struct.pack(">I", 1) + mp4a) + empty_tables)
+    dinf = box(
+        b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1) + _full_box(b"url ", 0, 1, b""))
+    )
+    minf = box(b"minf", _full_box(b"smhd", 0, 0, bytes(4)) + dinf + stbl)
+    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, AUDIO_RATE, 0, 0x55C4, 0))  # und
+    hdlr = _full_box(b"hdlr", 0, 0, bytes(4) + b"soun" + bytes(12) + b"SoundHandler\0")
+    tkhd = _full_box(
+        b"tkhd",
+        0,
+        0x3,  # enabled, in the movie
+        struct.pack(">IIIII", 0, 0, AUDIO_TRACK_ID, 0, 0)
+        + bytes(8)
+        + struct.pack(">hhhH", 0, 1, 0x0100, 0)  # layer, alternate group, full volume
+        + _UNITY_MATRIX
+        + struct.pack(">II", 0, 0),
+    )
+    return box(b"trak", tkhd + box(b"mdia", mdhd + hdlr + minf))
+
+
+def with_silent_audio(init: bytes) -> bytes:
+    """FFmpeg's init segment (ftyp and moov, one video track) with our silent track added."""
+    top = _children_in_order(init)
+    moov = next((payload for box_type, payload in top if box_type == b"moov"), None)
+    if moov is None:
+        raise Mp4Error("An init segment without moov")
+    children = []
+    for box_type, payload in _children_in_order(moov):
+        changed = payload
+        if box_type == b"mvhd":  # next_track_ID is its last field
+            changed = payload[:-4] + struct.pack(">I", AUDIO_TRACK_ID + 1)
+        elif box_type == b"mvex":
+            changed += _full_box(b"trex", 0, 0, struct.pack(">IIIII", AUDIO_TRACK_ID, 1, 0, 0, 0))
+        children.append(box(box_type, changed))
+        if box_type == b"trak":
+            children.append(_silent_audio_trak())
+    new_moov = box(b"moov", b"".join(children))
+    return b"".join(
+        new_moov if box_type == b"moov" else box(box_type, payload) for box_type, payload in top
     )
 
-    def moof(data_offset: int) -> bytes:
-        trun = _full_box(
-            b"trun",
-            0,
-            _TRUN_DATA_OFFSET | _TRUN_SAMPLE_DURATION | _TRUN_SAMPLE_SIZE | _TRUN_SAMPLE_FLAGS,
-            struct.pack(">Ii", len(samples), data_offset) + entries,
-        )
-        traf = box(
-            b"traf",
-            _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id))
-            + _full_box(b"tfdt", 1, 0, struct.pack(">Q", base_time))
-            + trun,
-        )
-        return box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)) + traf)
 
-    # The data offset counts from the moof's start to the first sample in mdat.
-    size = len(moof(0))
-    return moof(size + 8) + box(b"mdat", b"".join(sample.data for sample in samples))
+def silent_audio_run(first_frame: int, frames: int, frame_rate: int) -> TrackRun:
+    """The silent AAC frames that start within video frames [first_frame, first_frame + frames).
+
+    Counted from the video's timeline, so the sound follows it across segments
+    and encoder generations without a gap or an overlap.
+    """
+
+    def first_at_or_after(frame: int) -> int:
+        return -(-frame * AUDIO_RATE // (frame_rate * AAC_FRAME_SAMPLES))
+
+    first = first_at_or_after(first_frame)
+    count = first_at_or_after(first_frame + frames) - first
+    return TrackRun(
+        AUDIO_TRACK_ID,
+        first * AAC_FRAME_SAMPLES,
+        AAC_FRAME_SAMPLES,
+        [Sample(SILENT_AAC_FRAME, sync=True)] * count,
+    )

@@ -1,12 +1,9 @@
 """FFmpeg: JPEG frames in on the stream's clock, live fMP4 HLS out.
 
-Two ways, by whether the stream carries sound:
-
-- Video only (the default): FFmpeg gets the frames in Matroska and returns
-  each encoded frame in fragmented MP4; segments.py puts them into segments
-  and writes the playlist, and makes a still segment again without FFmpeg.
-- With silent audio: FFmpeg gets every frame (multipart JPEG) and writes the
-  HLS segments and playlist itself, its sound in them.
+FFmpeg gets the frames in Matroska and returns each encoded frame in
+fragmented MP4; segments.py puts them into segments and writes the playlist,
+makes a still segment again without FFmpeg, and adds the silent sound when
+the stream carries one. FFmpeg only ever encodes video.
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ from .priority import lower_priority
 from .segments import (
     FRAME_TICKS,
     MEDIA_PLAYLIST,
-    SEGMENT_PATTERN,
     MediaPlaylist,
     SegmentAssembler,
 )
@@ -56,9 +52,6 @@ DELETE_AFTER_SECONDS = 3.0
 # moment of the encoder. The wait for the next playlist is not in it: players
 # block on the next segment's playlist (CAN-BLOCK-RELOAD) and hear of it at once.
 HOLD_BACK_MARGIN = 0.15
-# Silence in mono AAC-LC at 48 kHz, in the cheapest form a receiver plays.
-SILENT_AUDIO_INPUT = ("-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=48000")
-SILENT_AUDIO_OUTPUT = ("-map", "1:a", "-c:a", "aac", "-b:a", "24k", "-shortest")
 STOP_TIMEOUT = 5.0
 LOG_TAIL_LINES = 30
 # How far ahead of each write the frame clock renders the page (capture.py):
@@ -144,15 +137,12 @@ def served_media_playlist(written: str, segment: float) -> str:
 
 
 def ffmpeg_args(
-    out_dir: Path,
     width: int,
     height: int,
     fps: int,
     segment_seconds: float,
     max_kbps: int,
     *,
-    generation: int = 0,
-    silent_audio: bool = False,
     transpose: str | None = None,
 ) -> list[str]:
     """Return FFmpeg's arguments after the binary.
@@ -161,44 +151,18 @@ def ffmpeg_args(
     before they are scaled to width x height, so they stand upright on a
     screen hung on its side.
 
-    Video only, FFmpeg reads Matroska with a timestamp on every frame and
-    writes fragmented MP4, one fragment per frame, to its standard output. The
+    FFmpeg reads Matroska with a timestamp on every frame and writes
+    fragmented MP4, one fragment per frame, to its standard output. The
     feeder leaves out the frames of still segments; a keyframe is forced
     wherever a segment starts by the frame's time, so the frames that are
-    left out do not move it.
-
-    silent_audio adds a silent AAC track, and FFmpeg writes the segments: it
-    gets every frame, counted for the timeline. FFmpeg's scheduler reads the
-    endless silence only as far as the video has come, so it keeps pace with
-    the frames. A later generation continues the playlist an earlier FFmpeg of
-    the session left: the segment numbers go on, and a discontinuity tells the
-    player that the timestamps start over, so it keeps playing from the same
-    URL. Its init segment gets a new name: rewriting the old one in place
-    would hand a player that fetches it meanwhile half a file.
+    left out do not move it. A later encoder of the session continues the
+    playlist the earlier one left (segments.py).
     """
     gop = segment_frames(fps, segment_seconds)
-    segment = gop / fps
     scale = [
         *([f"transpose={transpose}"] if transpose else []),
         f"scale={width}:{height}:out_range=tv,format=yuv420p",
     ]
-    if silent_audio:
-        # Each JPEG framed with its length (multipart): FFmpeg takes a frame
-        # the moment it arrives. The timeline is the frame count, which the
-        # feeder keeps in step with the clock.
-        frames_in = ["-f", "mpjpeg", "-strict_mime_boundary", "0", "-i", "pipe:0"]
-        timing = ["-vf", ",".join([f"setpts=N/({fps}*TB)", *scale]), "-r", str(fps)]
-        # Counted in frames: a sum of float seconds would miss a boundary now and then.
-        keyframes = ["-g", str(gop), "-force_key_frames", f"expr:eq(mod(n,{gop}),0)"]
-    else:
-        frames_in = ["-f", "matroska", "-i", "pipe:0"]
-        timing = ["-vf", ",".join(scale), "-fps_mode", "passthrough"]
-        # By the frame's own time (whole milliseconds, rounded back to its
-        # number): x264's own count would go wrong over the frames left out.
-        keyframes = [
-            "-g", str(NO_KEYFRAME_INTERVAL),
-            "-force_key_frames", f"expr:eq(mod(round(t*{fps}),{gop}),0)",
-        ]  # fmt: skip
     return [
         "-hide_banner",
         "-loglevel", "warning",
@@ -207,20 +171,22 @@ def ffmpeg_args(
         "-probesize", "32", "-analyzeduration", "0", "-fpsprobesize", "0",
         # One decoder thread: frame threads would hold back frames, adding latency.
         "-threads", "1",
-        *frames_in,
-        *(SILENT_AUDIO_INPUT if silent_audio else ()),
-        "-map", "0:v",
-        *(SILENT_AUDIO_OUTPUT if silent_audio else ("-an",)),
-        *timing,
+        "-f", "matroska", "-i", "pipe:0",
+        "-map", "0:v", "-an",
+        "-vf", ",".join(scale), "-fps_mode", "passthrough",
         "-c:v", "libx264",
         *X264_PRESET, "-tune", "zerolatency",
         "-threads", str(encoder_threads(width, height, fps)),
         "-profile:v", "high", "-level:v", "4.1", "-pix_fmt", "yuv420p",
         "-crf", "23", "-maxrate", f"{max_kbps}k", "-bufsize", f"{2 * max_kbps}k",
         # A keyframe (an IDR: nothing after it refers to anything before) at
-        # every segment start, and nowhere else.
-        *keyframes, "-keyint_min", str(gop), "-sc_threshold", "0", "-forced-idr", "1",
-        *(_hls_output(out_dir, segment, generation) if silent_audio else _fragments_output(fps)),
+        # every segment start, and nowhere else: by the frame's own time (whole
+        # milliseconds, rounded back to its number), as x264's own count would
+        # go wrong over the frames left out.
+        "-g", str(NO_KEYFRAME_INTERVAL),
+        "-force_key_frames", f"expr:eq(mod(round(t*{fps}),{gop}),0)",
+        "-keyint_min", str(gop), "-sc_threshold", "0", "-forced-idr", "1",
+        *_fragments_output(fps),
     ]  # fmt: skip
 
 
@@ -232,23 +198,6 @@ def _fragments_output(fps: int) -> list[str]:
         "-video_track_timescale", str(fps * FRAME_TICKS),
         "-flush_packets", "1",
         "pipe:1",
-    ]  # fmt: skip
-
-
-def _hls_output(out_dir: Path, segment: float, generation: int) -> list[str]:
-    flags = "delete_segments+independent_segments+temp_file+omit_endlist"
-    if generation:
-        flags += "+append_list+discont_start"
-    return [
-        "-f", "hls",
-        "-hls_time", f"{segment:.6f}",
-        "-hls_list_size", str(playlist_size(segment)),
-        "-hls_delete_threshold", str(kept_after_listing(segment)),
-        "-hls_flags", flags,
-        "-hls_segment_type", "fmp4",
-        "-hls_fmp4_init_filename", init_segment(generation),
-        "-hls_segment_filename", str(out_dir / SEGMENT_PATTERN),
-        str(out_dir / MEDIA_PLAYLIST),
     ]  # fmt: skip
 
 
@@ -265,14 +214,6 @@ def kept_after_listing(segment: float) -> int:
 def init_segment(generation: int) -> str:
     """The init segment's file name of an encoder generation."""
     return INIT_SEGMENT if generation == 0 else f"init_{generation}.mp4"
-
-
-def multipart(jpeg: bytes) -> bytes:
-    """A JPEG as one part of a multipart stream, FFmpeg's mpjpeg input."""
-    return b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n" % (
-        len(jpeg),
-        jpeg,
-    )
 
 
 def master_playlist(
@@ -308,9 +249,8 @@ class HlsEncoder:
 
     FFmpeg does not fill gaps in real time: fed only when the page changes, it
     would emit nothing while the page is still. The feeder takes the latest
-    frame every 1/fps seconds. Video only, FFmpeg gets the frames of the
-    segments that change and segments.py makes the still ones; with silent
-    audio, FFmpeg gets every frame and turns repeats into tiny P-frames.
+    frame every 1/fps seconds. FFmpeg gets the frames of the segments that
+    change and segments.py makes the still ones.
     """
 
     def __init__(
@@ -336,7 +276,7 @@ class HlsEncoder:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
         generation counts the session's encoders: a later one continues the
-        stream of the one before (its playlist, video only), whose output
+        stream of the one before (its playlist), whose output
         stopped resume_after seconds ago; the first picture fills that gap (up
         to the usual pre-roll), so the stream's timeline keeps pace with the clock.
 
@@ -344,17 +284,7 @@ class HlsEncoder:
         long: the frame clock renders the page then, so its picture is written.
         """
         self._binary = binary
-        self._args = ffmpeg_args(
-            out_dir,
-            width,
-            height,
-            fps,
-            segment_seconds,
-            max_kbps,
-            generation=generation,
-            silent_audio=silent_audio,
-            transpose=transpose,
-        )
+        self._args = ffmpeg_args(width, height, fps, segment_seconds, max_kbps, transpose=transpose)
         self._fps = fps
         self._interval = 1.0 / fps
         segment = segment_duration(fps, segment_seconds)
@@ -368,17 +298,17 @@ class HlsEncoder:
         self._process: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_fed: bytes | None = None
-        self._last_part = b""  # the last fed frame, framed for FFmpeg (multipart)
         self._header = matroska_header(fps)
         self._init_name = init_segment(generation)
-        # Our own segments (video only): the playlist goes on from the encoder before.
-        self.playlist: MediaPlaylist | None = None
-        self._assembler: SegmentAssembler | None = None
-        if not silent_audio:
-            self.playlist = playlist or MediaPlaylist(
-                out_dir, segment, playlist_size(segment), kept_after_listing(segment)
-            )
-            self._assembler = SegmentAssembler(segment_frames(fps, segment_seconds))
+        # The playlist goes on from the encoder before (silent_audio is its own then).
+        self.playlist = playlist or MediaPlaylist(
+            out_dir,
+            segment,
+            playlist_size(segment),
+            kept_after_listing(segment),
+            silent_audio=silent_audio,
+        )
+        self._assembler = SegmentAssembler(segment_frames(fps, segment_seconds))
         self._publishing = asyncio.Lock()
         self._stopping = False
         self.log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -402,13 +332,12 @@ class HlsEncoder:
         return (cpu_seconds(pid) or 0.0) if pid is not None else 0.0
 
     async def start(self) -> None:
-        """Start FFmpeg, the feeder and, for our own segments, the reader of its fragments."""
-        own_segments = self._assembler is not None
+        """Start FFmpeg, the feeder and the reader of its fragments."""
         self._process = await asyncio.create_subprocess_exec(
             self._binary,
             *self._args,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE if own_segments else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         self.started_at = time.time()
@@ -417,11 +346,8 @@ class HlsEncoder:
         self._tasks = [
             loop.create_task(self._feed(), name="dashboard_cast feeder"),
             loop.create_task(self._read_log(), name="dashboard_cast ffmpeg log"),
+            loop.create_task(self._read_fragments(), name="dashboard_cast ffmpeg fragments"),
         ]
-        if own_segments:
-            self._tasks.append(
-                loop.create_task(self._read_fragments(), name="dashboard_cast ffmpeg fragments")
-            )
 
     async def stop(self, *, kill: bool = False) -> None:
         """Stop feeding and end FFmpeg: close its input, then kill it (at once if asked)."""
@@ -450,9 +376,6 @@ class HlsEncoder:
     def _frames_for_ffmpeg(self, frame: bytes, copies: int) -> bytes:
         """The bytes FFmpeg gets for the next copies ticks, all showing frame."""
         first = self.frames_out
-        if self._assembler is None:
-            self.stats.frames_encoded += copies
-            return self._last_part * copies
         reused = self._assembler.reused
         feed = [
             fed
@@ -477,8 +400,7 @@ class HlsEncoder:
         assert self._process is not None
         stdin = self._process.stdin
         assert stdin is not None
-        if self._assembler is not None:
-            stdin.write(self._header)
+        stdin.write(self._header)
         loop = asyncio.get_running_loop()
         started_at: float | None = None  # loop time of the first frame
         # before_frame() runs this long ahead of each write: the page renders
@@ -507,8 +429,6 @@ class HlsEncoder:
                 copies = max(1, due - self.frames_out)
                 if frame is not self._last_fed:
                     self._last_fed = frame
-                    if self._assembler is None:
-                        self._last_part = multipart(frame)
                     self.stats.fresh_frames_out += 1
                 try:
                     stdin.write(self._frames_for_ffmpeg(frame, copies))
@@ -528,8 +448,6 @@ class HlsEncoder:
         """Take FFmpeg's encoded frames (video only) into segments; its init segment first."""
         assert self._process is not None
         assert self._process.stdout is not None
-        assert self._assembler is not None
-        assert self.playlist is not None
         stdout = self._process.stdout
         init = b""
         fragment: tuple[int, bool] | None = None  # the last moof's time and sync flag
@@ -561,8 +479,6 @@ class HlsEncoder:
 
     async def _publish(self) -> None:
         """Write the segments that are complete, in order (video only)."""
-        if self._assembler is None or self.playlist is None:
-            return
         async with self._publishing:
             for _, samples in self._assembler.ready():
                 if self._stopping:

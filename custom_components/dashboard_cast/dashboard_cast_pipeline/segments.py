@@ -13,6 +13,9 @@ FFmpeg writes a frame's fragment only when it receives the next frame (its
 duration is known then). After the last frame of a segment it encoded it gets
 the next one at once, even if that one turns out to belong to a still segment;
 its fragment is then thrown away.
+
+With silent audio, the sound is ours too (containers.py): the init segment
+gets a second track, and every segment the silent AAC frames of its time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .containers import Sample, media_fragment
+from .containers import Sample, TrackRun, media_fragment, silent_audio_run, with_silent_audio
 
 MEDIA_PLAYLIST = "media.m3u8"
 SEGMENT_PATTERN = "segment_%05d.m4s"
@@ -164,9 +167,21 @@ class MediaPlaylist:
     keep the same URL. Called from a worker thread: it writes files.
     """
 
-    def __init__(self, out_dir: Path, segment_seconds: float, list_size: int, keep: int) -> None:
-        """List list_size segments; keep a segment's file for keep more after it left the list."""
+    def __init__(
+        self,
+        out_dir: Path,
+        segment_seconds: float,
+        list_size: int,
+        keep: int,
+        *,
+        silent_audio: bool = False,
+    ) -> None:
+        """List list_size segments; keep a segment's file for keep more after it left the list.
+
+        silent_audio: add a silent AAC track to the init segments and the segments.
+        """
         self._out_dir = out_dir
+        self._silent_audio = silent_audio
         self._segment_seconds = segment_seconds
         self._list_size = list_size
         self._keep = keep
@@ -180,16 +195,17 @@ class MediaPlaylist:
 
     def start_generation(self, init_name: str, init: bytes) -> None:
         """An encoder's init segment; its segments follow the earlier ones after a discontinuity."""
-        self._write(init_name, init)
+        self._write(init_name, with_silent_audio(init) if self._silent_audio else init)
         self._discontinuity = bool(self._init)
         self._init = init_name
 
     def add(self, samples: list[Sample], frame_rate: int) -> None:
         """Write the next segment and list it."""
         sequence = self.next_sequence
-        data = media_fragment(
-            sequence + 1, VIDEO_TRACK_ID, self.next_frame * FRAME_TICKS, FRAME_TICKS, samples
-        )
+        runs = [TrackRun(VIDEO_TRACK_ID, self.next_frame * FRAME_TICKS, FRAME_TICKS, samples)]
+        if self._silent_audio:
+            runs.append(silent_audio_run(self.next_frame, len(samples), frame_rate))
+        data = media_fragment(sequence + 1, runs)
         self._write(SEGMENT_PATTERN % sequence, data)
         self._listed.append(
             _Listed(sequence, len(samples) / frame_rate, self._init, self._discontinuity)
