@@ -120,6 +120,8 @@ CASES: dict[str, dict[str, Any]] = {
     "spinner_720p5": {"page": "spinner", "quality": "720p"},
     "spinner_720p5_motion": {"page": "spinner", "quality": "720p", "reduce_motion": False},
     "static_1080p5": {"page": "static", "quality": "1080p"},
+    # The same still page with the silent audio track on.
+    "static_720p5_sound": {"page": "static", "quality": "720p", "silent_audio": True},
     "dashboard_720p5": {"page": "dashboard", "quality": "720p"},
     "raf_720p5": {"page": "raf", "quality": "720p"},
     "clock_720p5": {"page": "clock", "quality": "720p"},
@@ -427,7 +429,13 @@ async def run_case(
     spec = CASES[name]
     reduce_motion = spec.get("reduce_motion", True)
     # The test site is on loopback, which pages reach only when allow-listed.
-    await set_options(ha, entry_id, reduce_motion=reduce_motion, allowed_origins=[site.url])
+    await set_options(
+        ha,
+        entry_id,
+        reduce_motion=reduce_motion,
+        silent_audio=spec.get("silent_audio", False),
+        allowed_origins=[site.url],
+    )
     await ha.wait_for_state(player, {"off"})
     dashboard = {
         "static": f"{site.url}/static",
@@ -542,7 +550,7 @@ async def run_parallel_case(
     """Start the static page on every screen (entry id, player); measure all at once."""
     spec = CASES[name]
     for entry_id, player in screens:
-        await set_options(ha, entry_id, allowed_origins=[site.url])
+        await set_options(ha, entry_id, silent_audio=False, allowed_origins=[site.url])
         await ha.wait_for_state(player, {"off"})
     first_player = screens[0][1]
     _, first_playable = await start_and_wait_playable(
