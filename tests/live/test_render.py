@@ -127,10 +127,12 @@ async def test_stream_format_and_http(streamer: TargetStreamer, base_url: str) -
         async with http.get(master.replace("master.m3u8", "segment_00000.m4s")) as resp:
             assert resp.status == 200
             settings = x264_settings(await resp.read())
-        # The cheap analysis that keeps High profile, deblocked, in one thread at 720p5.
+        # The cheap analysis that keeps High profile, deblocked, with adaptive
+        # quantization (no ringing on flat backgrounds), in one thread at 720p5.
         assert settings["cabac"] == "1"
         assert settings["8x8dct"] == "1"
         assert settings["deblock"] == "1:0:0"
+        assert settings["aq"].startswith("1:")
         assert settings["threads"] == "1"
         for name in ("../secret", "other.txt", "segment_1.m4s"):
             async with http.get(master.replace("master.m3u8", name)) as resp:

@@ -78,9 +78,7 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
     stats = encoder.stats
 
     media = await listed_media(tmp_path)
-    packets = json.loads(await probe_media(media, "packet=pts_time,duration_time,flags"))[
-        "packets"
-    ]
+    packets = json.loads(await probe_media(media, "packet=pts_time,duration_time,flags"))["packets"]
     assert len(packets) >= 20
     first = float(packets[0]["pts_time"])
     for number, packet in enumerate(packets):

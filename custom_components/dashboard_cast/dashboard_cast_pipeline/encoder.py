@@ -64,9 +64,11 @@ NO_KEYFRAME_INTERVAL = 100_000
 # x264's cheapest analysis (ultrafast) costs a third less than veryfast on a
 # page that moves. ultrafast alone would silently drop to Constrained Baseline:
 # CABAC and the 8x8 transform keep the stream High profile (what the master
-# playlist declares), deblocking keeps the edges of moving parts clean. The
-# stream takes more bits (+40 to +80 %), which a home network does not feel.
-X264_PRESET = ("-preset", "ultrafast", "-x264-params", "cabac=1:8x8dct=1:deblock=0,0")
+# playlist declares). Deblocking keeps the edges of moving parts clean, and
+# adaptive quantization the flat background next to an edge (text on a card):
+# without it, ringing shows there. The stream takes more bits, which a home
+# network does not feel.
+X264_PRESET = ("-preset", "ultrafast", "-x264-params", "cabac=1:8x8dct=1:deblock=0,0:aq-mode=1")
 # Up to this many pixels a second, x264 encodes in one thread: at a few frames
 # a second, threads cost more in handing work over (a fifth more CPU) than they
 # save. Past it (1080p at 5 fps), a small ARM core alone might fall behind.
