@@ -5,6 +5,9 @@
   frames (a still segment made without FFmpeg) without moving the keyframes.
 - Out: FFmpeg's fragmented MP4, one fragment per frame, read box by box; and
   the fragments of our segments, written here, one per segment.
+
+And the one track FFmpeg never sees: the silent AAC of the silent audio
+option, added to FFmpeg's init segment and to each of our segments.
 """
 
 from __future__ import annotations
