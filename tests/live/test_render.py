@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+import os
 from pathlib import Path
 import shutil
 
@@ -358,7 +359,9 @@ async def test_chromium_gets_none_of_our_environment(
     for environ in environs.values():
         assert not any(var.startswith(b"SUPERVISOR_TOKEN=") for var in environ)
     # The browser process itself (its helpers write their titles over theirs).
-    (browser,) = [pid for pid in processes if psutil.Process(pid).ppid() == domain.pool._driver_pid]
+    browser = domain.pool.browser_pid
+    assert browser == processes[0]
+    assert psutil.Process(browser).ppid() == os.getpid()  # ours, not Playwright's driver's
     assert f"TMPDIR={domain.work_dir / 'browser' / 'home'}".encode() in environs[browser]
 
 

@@ -37,6 +37,8 @@ PAGE = (
     "background:black'></div></body>"
 )
 STEP_SECONDS = 0.3
+# Playwright reaches our Chromium over loopback (devtools.py).
+pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 @pytest.fixture
@@ -102,7 +104,6 @@ async def square_page() -> AsyncGenerator[str]:
     await runner.cleanup()
 
 
-@pytest.mark.usefixtures("socket_enabled")
 async def test_the_tv_shows_the_picture_moving(
     hass: HomeAssistant,
     base_url: str,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from . import cdp
+from .devtools import CdpSession
 from .isolation import (
     WEBRTC_ARGS,
     BrowserIsolation,
@@ -25,12 +26,13 @@ from .isolation import (
     prepare_launcher,
     sandbox_failure,
 )
+from .launch import ChromiumProcess, LaunchError
 from .priority import descendants, lower_priority_of_children
 from .redact import text_for_logs, url_for_logs, url_secrets
 from .watchdog import cpu_seconds, renderers_over
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, CDPSession, Playwright
+    from playwright.async_api import Browser, CDPSession, Page, Playwright
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ CHROMIUM_ARGS = (
 # through its session's egress proxy (egress.py, on 127.0.0.1), which resolves
 # and checks them. A connection that missed the proxy finds no address.
 # Its network service runs in a sandbox of its own too (off by default on Linux).
-# Chromium takes the last --enable-features: Playwright's own are repeated here.
+# What Playwright's launch enabled stays enabled (launch.py keeps its switches).
 ENABLED_FEATURES = (
     "NetworkServiceSandbox",
     "CDPScreenshotNewSurface",
@@ -86,7 +88,7 @@ MEMORY_CHECK_SECONDS = 2.0
 # The headless shell first: Chromium's headless build (what Playwright itself
 # uses for headless), about half the memory of the full browser. Debian's
 # /usr/bin/chromium-headless-shell is a script that does not exec: its binary
-# is taken directly, so the browser is Playwright's child, not a shell's.
+# is taken directly, so the browser is our child, not a shell's.
 HEADLESS_SHELL_BINARIES = ("/usr/lib/chromium/chromium-headless-shell",)
 CHROMIUM_NAMES = (
     "chromium-headless-shell",
@@ -99,7 +101,6 @@ CHROMIUM_NAMES = (
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
 CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
-DRIVER_NAME = "node"
 # The only variables of ours Chromium sees (HOME and TMPDIR are set to its own folder).
 BROWSER_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
 CLOSE_TIMEOUT = 5.0
@@ -122,25 +123,15 @@ def chromium_processes(root: int | None = None) -> list[int]:
     ]
 
 
-def browser_environment(home: Path) -> dict[str, str | float | bool]:
+def browser_environment(home: Path) -> dict[str, str]:
     """What Chromium gets of our environment: only what it needs to run.
 
     A browser opens any page; Home Assistant's environment (or the add-on's
     SUPERVISOR_TOKEN) stays out of it. home: its HOME and TMPDIR.
     """
-    env: dict[str, str | float | bool] = {
-        key: os.environ[key] for key in BROWSER_ENVIRONMENT if key in os.environ
-    }
+    env: dict[str, str] = {key: os.environ[key] for key in BROWSER_ENVIRONMENT if key in os.environ}
     env["HOME"] = env["TMPDIR"] = str(home)
     return env
-
-
-def _new_driver(before: set[int]) -> int | None:
-    """The Playwright driver (node) that appeared among this process's children since before."""
-    for pid, name in descendants(os.getpid()).items():
-        if pid not in before and name.startswith(DRIVER_NAME):  # node names itself node-MainThread
-            return pid
-    return None
 
 
 def _kill(pids: list[int]) -> None:
@@ -213,8 +204,8 @@ class BrowserPool:
         self._users = 0
         self._idle_handle: asyncio.TimerHandle | None = None
         self._browser_cdp: CDPSession | None = None  # of the running browser
-        # Playwright's driver: our Chromium runs below it, and nothing else does.
-        self._driver_pid: int | None = None
+        # The Chromium we launched, on our DevTools pipe (Playwright behind it).
+        self._chromium: ChromiumProcess | None = None
         self.version: str | None = None  # of the browser last launched
         self.executable: str | None = None  # which Chromium that was (None: a browser elsewhere)
         self.isolation: BrowserIsolation | None = None  # of the browser we launched last
@@ -243,6 +234,27 @@ class BrowserPool:
     def running(self) -> bool:
         """Tell whether a browser process is up."""
         return self._browser is not None and self._browser.is_connected()
+
+    @property
+    def browser_pid(self) -> int | None:
+        """The process of the Chromium we launched (None: none, or a browser elsewhere)."""
+        return None if self._chromium is None else self._chromium.pid
+
+    async def page_session(self, page: Page) -> CdpSession:
+        """A DevTools session to page, for its frames.
+
+        On the Chromium we launched, a session of our own on its pipe: its
+        messages never pass Playwright's driver. Elsewhere, Playwright's.
+        """
+        chromium = self._chromium
+        if chromium is None or page.context.browser is not self._browser:
+            return await page.context.new_cdp_session(page)
+        lookup = await page.context.new_cdp_session(page)
+        try:
+            info = await lookup.send("Target.getTargetInfo")
+        finally:
+            await lookup.detach()
+        return await chromium.devtools.attach(info["targetInfo"]["targetId"])
 
     async def acquire(self) -> Browser:
         """Return the running browser, starting it if needed; pair with release()."""
@@ -286,7 +298,8 @@ class BrowserPool:
                 return  # another session already replaced it
             _LOGGER.warning("Chromium stopped answering or crashed: restarting it")
             # A hung browser never answers a polite close: kill it first.
-            await asyncio.to_thread(self._kill_all)
+            if self._chromium is not None:
+                await self._chromium.kill()
             await self._close_locked()
 
     async def async_answers(self, browser: Browser) -> bool:
@@ -299,6 +312,9 @@ class BrowserPool:
             return False  # closed, or already replaced by a new browser
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
+                if self._chromium is not None:  # ours: on our own pipe
+                    await self._chromium.devtools.browser_call("Browser.getVersion")
+                    return True
                 if self._browser_cdp is None:
                     self._browser_cdp = await browser.new_browser_cdp_session()
                 await self._browser_cdp.send("Browser.getVersion")
@@ -315,13 +331,9 @@ class BrowserPool:
             async with aiohttp.ClientSession() as http:
                 await cdp.browser_version(http, self._cdp_url)
 
-    def _kill_all(self) -> None:
-        """Kill our Chromium's processes (blocking: /proc is read; run it in a thread)."""
-        _kill(self.processes())
-
     def processes(self) -> list[int]:
         """The processes of the Chromium this pool launched (none for a browser elsewhere)."""
-        return [] if self._driver_pid is None else chromium_processes(self._driver_pid)
+        return [] if self._chromium is None else self._chromium.processes()
 
     def cpu_seconds(self) -> float:
         """CPU time the running Chromium processes have used so far."""
@@ -354,9 +366,7 @@ class BrowserPool:
         # Imported here: only the in-process renderer needs Playwright.
         from playwright.async_api import async_playwright  # noqa: PLC0415
 
-        before = set(await asyncio.to_thread(descendants, os.getpid()))
         playwright = await async_playwright().start()
-        self._driver_pid = await asyncio.to_thread(_new_driver, before)
         try:
             if self._cdp_url is not None:
                 async with aiohttp.ClientSession() as http:
@@ -367,7 +377,6 @@ class BrowserPool:
                 self._browser, self.isolation = await self._launch_isolated(playwright)
         except Exception as err:
             await playwright.stop()
-            self._driver_pid = None
             reason = str(err).splitlines()[0] if str(err) else repr(err)
             reason = text_for_logs(reason, url_secrets(self._cdp_url or ""))
             self._on_launch_error(reason)
@@ -376,7 +385,6 @@ class BrowserPool:
             raise
         except BaseException:
             await playwright.stop()
-            self._driver_pid = None
             raise
         self._on_launch(self.isolation)
         self._playwright = playwright
@@ -403,9 +411,10 @@ class BrowserPool:
         the sandbox, always: it is chosen only where Chromium has an account of
         its own, which keeps that service away from our files. Where Chromium
         runs as our own account, the full browser sandboxes that service too.
-        """
-        from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415
 
+        We start Chromium on a DevTools pipe of our own (devtools.py), and
+        Playwright connects through it.
+        """
         account = await asyncio.to_thread(chromium_account)
         executable = (
             self._executable_path
@@ -420,20 +429,22 @@ class BrowserPool:
         reason = None
         for sandbox in (True, False):
             try:
-                browser = await playwright.chromium.launch(
-                    executable_path=launcher.executable,
-                    args=args,
-                    headless=True,
-                    chromium_sandbox=sandbox,
-                    env=browser_environment(launcher.home),
+                chromium = await ChromiumProcess.launch(
+                    launcher.executable, args, browser_environment(launcher.home), sandbox=sandbox
                 )
-            except PlaywrightError as err:
+            except LaunchError as err:
                 if not sandbox:
-                    first_line = str(err).splitlines()[0] if str(err) else repr(err)
-                    raise RuntimeError(f"{executable} did not start: {first_line}") from err
+                    raise RuntimeError(f"{executable} did not start: {err.reason}") from err
                 reason = sandbox_failure(str(err))
                 _LOGGER.debug("Chromium's sandbox is not available here: %s", reason)
                 continue
+            try:
+                endpoint = await chromium.devtools.serve_playwright()
+                browser = await playwright.chromium.connect_over_cdp(endpoint)
+            except BaseException:
+                await chromium.kill()
+                raise
+            self._chromium = chromium
             network_sandbox = sandbox and not is_headless_shell(executable)
             return browser, BrowserIsolation(sandbox, launcher.user, reason, network_sandbox)
         raise AssertionError("unreachable")
@@ -456,16 +467,16 @@ class BrowserPool:
         if self._memory_guard is not None:
             self._memory_guard.cancel()
             self._memory_guard = None
-        browser, playwright = self._browser, self._playwright
-        self._browser = self._playwright = None
+        browser, playwright, chromium = self._browser, self._playwright, self._chromium
+        self._browser = self._playwright = self._chromium = None
         self._browser_cdp = None
         if browser is not None:
-            try:
+            try:  # ours: Playwright closes its contexts and leaves; elsewhere: it leaves
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await browser.close()
-            except Exception:
+            except Exception:  # the browser went first; ours is killed below
                 _LOGGER.debug("Chromium was already gone", exc_info=True)
-                await asyncio.to_thread(self._kill_all)
+        if chromium is not None:
+            await chromium.close()
         if playwright is not None:
             await playwright.stop()
-        self._driver_pid = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 import contextlib
 import logging
 import math
@@ -24,7 +25,11 @@ from typing import TYPE_CHECKING, Any, override
 from .watchdog import PipelineStats
 
 if TYPE_CHECKING:
-    from playwright.async_api import CDPSession, Page
+    from playwright.async_api import Page
+
+    from .devtools import CdpSession
+
+    type SessionOpener = Callable[[Page], Awaitable[CdpSession]]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,18 +59,21 @@ class ScreencastCapture:
         *,
         stats: PipelineStats | None = None,
         latest: bytes | None = None,
+        open_session: SessionOpener | None = None,
     ) -> None:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
         latest: the last frame of the capture this one replaces, shown until
-        the new page draws.
+        the new page draws. open_session(page): the DevTools sessions the
+        frames come on (default: Playwright's).
         """
         self._page = page
+        self._open_session = open_session or _playwright_session
         self._width = width
         self._height = height
         self._interval = 1.0 / fps
         self._log = log
-        self._cdp: CDPSession | None = None
+        self._cdp: CdpSession | None = None
         self._last_ack = 0.0
         self._ack_handles: set[asyncio.TimerHandle] = set()
         self._ack_tasks: set[asyncio.Task[None]] = set()
@@ -84,7 +92,7 @@ class ScreencastCapture:
 
     async def start(self) -> None:
         """Start the screencast (once the page is loaded)."""
-        self._cdp = await self._page.context.new_cdp_session(self._page)
+        self._cdp = await self._open_session(self._page)
         self._cdp.on("Page.screencastFrame", self._on_frame)
         await self._cdp.send(
             "Page.startScreencast",
@@ -201,7 +209,7 @@ class FrameClockCapture(ScreencastCapture):
         self._frame_arrived = asyncio.Event()
         self._rendering = False
         self._wanted = False  # the page asked for a render that has not come yet
-        self._wake_cdp: CDPSession | None = None  # where the page's binding calls arrive
+        self._wake_cdp: CdpSession | None = None  # where the page's binding calls arrive
         self._last_render = -math.inf  # loop time
         self._active_until = -math.inf
         self.ticks = 0  # renders
@@ -219,7 +227,7 @@ class FrameClockCapture(ScreencastCapture):
         reaches us. A document the page loads later renders on the heartbeat
         and while it moves, without the page's word.
         """
-        self._wake_cdp = await self._page.context.new_cdp_session(self._page)
+        self._wake_cdp = await self._open_session(self._page)
         self._wake_cdp.on("Runtime.bindingCalled", self._on_wake)
         await self._wake_cdp.send("Runtime.enable")
         await self._wake_cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
@@ -291,7 +299,7 @@ class FrameClockCapture(ScreencastCapture):
         finally:
             self._rendering = False
 
-    async def _begin_frame(self, cdp: CDPSession) -> bool:
+    async def _begin_frame(self, cdp: CdpSession) -> bool:
         """Render one frame, alone in the browser; tell whether it changed the picture."""
         async with self._frame_lock:
             result = await cdp.send(
@@ -316,6 +324,10 @@ class FrameClockCapture(ScreencastCapture):
         task = loop.create_task(self._ack(event["sessionId"], held_back=False))
         self._ack_tasks.add(task)
         task.add_done_callback(self._ack_tasks.discard)
+
+
+async def _playwright_session(page: Page) -> CdpSession:
+    return await page.context.new_cdp_session(page)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -14,8 +14,8 @@ and refuses to run as root. So:
 - Where the sandbox cannot be had, Chromium runs without it (BrowserPool tries
   it first), and its owner says so (diagnostics, a repair issue).
 
-A small launcher script does the switch: Playwright starts it as Chromium; it
-hands the profile Playwright made to Chromium's account and runs the browser
+A small launcher script does the switch: we start it as Chromium (launch.py); it
+hands the profile we made to Chromium's account and runs the browser
 as that account.
 """
 
@@ -90,7 +90,7 @@ def current_user_name() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Launcher:
-    """What Playwright starts as Chromium (the launcher, or Chromium itself), and its home."""
+    """What we start as Chromium (the launcher, or Chromium itself), and its home."""
 
     executable: str
     home: Path

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
 from dataclasses import dataclass, field, replace
+from functools import partial
 import logging
 from pathlib import Path
 import secrets
@@ -334,12 +335,13 @@ class StreamSession:
 
         async def before_navigation(page: Page) -> None:
             args = (page, width, height, self.options.fps, self.log)
-            capture = (
-                FrameClockCapture(
-                    *args, stats=self.stats, latest=latest, frame_lock=self._pool.frame_lock
-                )
+            make = (
+                partial(FrameClockCapture, frame_lock=self._pool.frame_lock)
                 if clock
-                else ScreencastCapture(*args, stats=self.stats, latest=latest)
+                else ScreencastCapture
+            )
+            capture = make(
+                *args, stats=self.stats, latest=latest, open_session=self._pool.page_session
             )
             captures.append(capture)
             await capture.prepare()
