@@ -77,6 +77,7 @@ PLAYWRIGHT_SWITCHES = (
     "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4",
 )
 LAUNCH_TIMEOUT = 30.0
+PROFILE_PREFIX = "dashboard-cast-profile-"
 CLOSE_TIMEOUT = 5.0
 STDERR_LINES = 40
 # Chromium reads DevTools messages on this descriptor and writes them on the next.
@@ -132,7 +133,7 @@ class ChromiumProcess:
         leaves nothing behind) when it exits or stays silent first.
         """
         profile = Path(
-            await asyncio.to_thread(tempfile.mkdtemp, prefix="dashboard-cast-profile-", dir=profile_parent)
+            await asyncio.to_thread(tempfile.mkdtemp, prefix=PROFILE_PREFIX, dir=profile_parent)
         )
         argv = [
             *PLAYWRIGHT_SWITCHES,
