@@ -91,7 +91,7 @@ async def check_stream_serving(master_url: str) -> None:
 async def check_blocking_reload(master_url: str) -> None:
     """Assert the media playlist answers blocking requests (_HLS_msn) as RFC 8216bis says.
 
-    A request for the next segment is held until that segment is listed; one
+    A request for a segment to come is held until that segment is listed; one
     for a listed segment answers at once; one too far ahead is refused.
     """
     media_url = master_url.rsplit("/", 1)[0] + "/media.m3u8"
@@ -100,13 +100,15 @@ async def check_blocking_reload(master_url: str) -> None:
         last = last_media_sequence(body.decode())
         assert last is not None
         assert "CAN-BLOCK-RELOAD=YES" in body.decode()
+        # Two ahead: the next one may be listed between these two requests,
+        # the one after it cannot (a segment lasts 0.4 s or more).
         started = time.monotonic()
-        response, body = await _get(http, f"{media_url}?_HLS_msn={last + 1}")
+        response, body = await _get(http, f"{media_url}?_HLS_msn={last + 2}")
         held = time.monotonic() - started
         assert response.status == 200
         _readable_from_receiver(response)
-        assert (last_media_sequence(body.decode()) or -1) >= last + 1
-        assert held > 0.01  # it waited for FFmpeg to list the segment
+        assert (last_media_sequence(body.decode()) or -1) >= last + 2
+        assert held > 0.1  # it waited for FFmpeg to list the segment
         started = time.monotonic()
         response, _ = await _get(http, f"{media_url}?_HLS_msn={last}")
         assert response.status == 200
