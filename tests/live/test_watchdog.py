@@ -13,7 +13,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.dashboard_cast.const import DOMAIN, EVENT_SESSION_FAILED
-from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import chromium_processes
 from custom_components.dashboard_cast.dashboard_cast_pipeline.session import StreamSession
 from custom_components.dashboard_cast.streamer import DATA_DOMAIN
 from homeassistant.core import HomeAssistant
@@ -58,7 +57,7 @@ def freeze_ffmpeg(session: StreamSession) -> None:
 
 
 def kill_chromium(session: StreamSession) -> None:
-    for pid in chromium_processes():
+    for pid in session._pool.processes():
         # A sandboxed renderer dies with its zygote: it may be gone already.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -66,7 +65,7 @@ def kill_chromium(session: StreamSession) -> None:
 
 def freeze_chromium(session: StreamSession) -> None:
     """A hang: every Chromium process stops and answers nothing."""
-    for pid in chromium_processes():
+    for pid in session._pool.processes():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGSTOP)
 

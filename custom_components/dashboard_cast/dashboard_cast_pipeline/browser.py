@@ -27,7 +27,7 @@ from .isolation import (
     sandbox_failure,
 )
 from .launch import ChromiumProcess, LaunchError
-from .priority import descendants, lower_priority_of_children
+from .priority import lower_priority_of_children
 from .redact import text_for_logs, url_for_logs, url_secrets
 from .watchdog import cpu_seconds, renderers_over
 
@@ -100,7 +100,6 @@ CHROMIUM_NAMES = (
 )
 # Command names of Playwright's driver and Chromium's processes.
 RENDERER_NAMES = ("node", "chrom", "headless_shell")
-CHROMIUM_PROCESS_NAMES = ("chrom", "headless_shell")
 # The only variables of ours Chromium sees (HOME and TMPDIR are set to its own folder).
 BROWSER_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ")
 CLOSE_TIMEOUT = 5.0
@@ -112,15 +111,6 @@ BROWSER_IDLE_SECONDS = 60.0
 PLAYWRIGHT_REQUIREMENT = "playwright==1.65.2"
 # The browser process answers DevTools at once even while pages work hard.
 ANSWER_TIMEOUT = 1.0
-
-
-def chromium_processes(root: int | None = None) -> list[int]:
-    """The Chromium processes below root (default: this process)."""
-    return [
-        pid
-        for pid, name in descendants(os.getpid() if root is None else root).items()
-        if name.startswith(CHROMIUM_PROCESS_NAMES)
-    ]
 
 
 def browser_environment(home: Path) -> dict[str, str]:
