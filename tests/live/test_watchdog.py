@@ -126,6 +126,7 @@ async def test_part_restarts_in_place(
         assert hass.data[DATA_DOMAIN].pool.launches == launches + 1
     else:
         assert hass.data[DATA_DOMAIN].pool.launches == launches  # only the page reopened
+        assert session.stats.last_error == "The page crashed"
     attributes = hass.states.get(player).attributes  # type: ignore[union-attr]
     assert attributes["end_reason"] is None
 
@@ -169,3 +170,36 @@ async def test_repeated_failures_end_the_session_as_failed(
     assert session.out_dir is None
     with pytest.raises(AssertionError, match="404"):
         await fetch(stream)
+
+
+# Fills its memory, then its main thread: it stops answering before the memory
+# guard's next look (which this test pushes out of reach).
+HOARD_THEN_HANG = """() => {
+  globalThis.hoard = new Float64Array(48 * 1024 * 1024).fill(1);
+  setTimeout(() => { for (;;) {} }, 0);
+}"""
+
+
+@pytest.mark.usefixtures("socket_enabled", "base_url")
+async def test_a_page_that_hoards_memory_and_hangs_is_stopped_for_its_memory(
+    hass: HomeAssistant,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+) -> None:
+    """The hang probe looks at memory first: the restart names memory, not a hang."""
+    tv = cast_devices[TV]
+    with patch(
+        "custom_components.dashboard_cast.dashboard_cast_pipeline.browser.MEMORY_CHECK_SECONDS",
+        3600.0,
+    ):
+        _, session = await play(hass, colour_page, tv)
+        pool = hass.data[DATA_DOMAIN].pool
+        pool.page_memory_limit = 256 * 2**20
+        assert session._page is not None
+        await session._page.evaluate(HOARD_THEN_HANG)
+        await wait_for(lambda: session.stats.restarts == 1, timeout=15)
+        colour_page.colour = "#0000ff"
+        await wait_for_screen(tv, BLUE)
+
+    assert session.stats.last_error == "The page crashed: it used more than 256 MB of memory"
+    assert pool.memory_stopped_at is not None

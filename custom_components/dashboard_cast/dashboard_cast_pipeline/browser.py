@@ -206,6 +206,8 @@ class BrowserPool:
         self.frame_lock = asyncio.Lock()
         self.page_memory_limit = PAGE_MEMORY_LIMIT_MB * 1024 * 1024
         self._memory_guard: asyncio.Task[None] | None = None
+        # When a renderer was last stopped for its memory (the loop's clock).
+        self.memory_stopped_at: float | None = None
         self.launches = 0
 
     @property
@@ -440,18 +442,28 @@ class BrowserPool:
         raise AssertionError("unreachable")
 
     async def _guard_memory(self) -> None:
-        """Stop any renderer process past the page memory limit."""
+        """Look at the renderers' memory every few seconds."""
         while True:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
-            pids = await asyncio.to_thread(self.processes)
-            over = await asyncio.to_thread(renderers_over, pids, self.page_memory_limit)
-            for pid, resident in over:
-                _LOGGER.warning(
-                    "A page used %s MB, more than %s MB: stopping its renderer",
-                    resident // 2**20,
-                    self.page_memory_limit // 2**20,
-                )
-                await asyncio.to_thread(_kill, [pid])
+            await self.async_stop_hoarding_renderers()
+
+    async def async_stop_hoarding_renderers(self) -> bool:
+        """Stop every renderer past the page memory limit now; tell whether one was.
+
+        Its page crashes. A session whose page stops answering calls this too: a
+        page filling its memory often stalls before the guard's next look.
+        """
+        pids = await asyncio.to_thread(self.processes)
+        over = await asyncio.to_thread(renderers_over, pids, self.page_memory_limit)
+        for pid, resident in over:
+            _LOGGER.warning(
+                "A page used %s MB, more than %s MB: stopping its renderer",
+                resident // 2**20,
+                self.page_memory_limit // 2**20,
+            )
+            await asyncio.to_thread(_kill, [pid])
+            self.memory_stopped_at = asyncio.get_running_loop().time()
+        return bool(over)
 
     async def _close_locked(self) -> None:
         if self._memory_guard is not None:

@@ -51,6 +51,9 @@ PROBE_TIMEOUT = 2.0
 # An encoder that wrote no segment for this long (and at least three segment
 # lengths) has hung: a segment comes every segment length, still page or not.
 ENCODER_HANG_SECONDS = 5.0
+# A page that crashes this soon after the pool stopped a renderer for its
+# memory crashed of that: a stopped renderer's crash reaches us within this.
+MEMORY_STOP_WINDOW = 2.0
 CLOSE_TIMEOUT = 3.0
 # Home Assistant's frontend keeps a websocket open with the session's token.
 # Closing it from the page before the page goes lets Home Assistant end that
@@ -237,7 +240,8 @@ class StreamSession:
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
         self._page: Page | None = None
-        self._page_crashed = False
+        self._page_crash = asyncio.Event()
+        self._crash_reason = "The page crashed"
         self._has_browser = False
         # One page at a time: the watchdog's restarts and show() replace it.
         self._page_lock = asyncio.Lock()
@@ -329,7 +333,8 @@ class StreamSession:
         width, height = self.options.page_size
         self._browser = await self._pool.acquire()
         self._has_browser = True
-        self._page_crashed = False
+        self._page_crash.clear()
+        self._crash_reason = "The page crashed"
         clock = self._pool.frame_clock
         captures: list[ScreencastCapture] = []
 
@@ -466,8 +471,8 @@ class StreamSession:
         browser, page, capture = self._browser, self._page, self.capture
         if browser is None or not browser.is_connected():
             return PART_BROWSER, "Chromium exited"
-        if page is None or capture is None or self._page_crashed or page.is_closed():
-            return PART_PAGE, "The page crashed"
+        if page is None or capture is None or page.is_closed() or self._page_crash.is_set():
+            return PART_PAGE, self._crash_reason
         return await self._probe(browser, capture)
 
     async def _probe(self, browser: Browser, capture: ScreencastCapture) -> tuple[str, str] | None:
@@ -485,9 +490,17 @@ class StreamSession:
             page_error = await page_probe
         finally:
             page_probe.cancel()
-        if page_error is not None:
-            return PART_PAGE, page_error
-        return None
+        if page_error is None:
+            return None
+        # A page filling its memory often stalls before the memory guard's next
+        # look: look now, and name the cause if it was this page's renderer.
+        if await self._pool.async_stop_hoarding_renderers():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MEMORY_STOP_WINDOW):
+                    await self._page_crash.wait()
+            if self._page_crash.is_set():
+                return PART_PAGE, self._crash_reason
+        return PART_PAGE, page_error
 
     async def _encoder_silence(self) -> float | None:
         """Seconds the running encoder has written no segment, once that means it hung."""
@@ -528,7 +541,14 @@ class StreamSession:
         return max(0.0, time.time() - written)
 
     def _on_page_crash(self, _: Any) -> None:
-        self._page_crashed = True
+        stopped = self._pool.memory_stopped_at
+        now = asyncio.get_running_loop().time()
+        if stopped is not None and now - stopped < MEMORY_STOP_WINDOW:
+            limit = self._pool.page_memory_limit // 2**20
+            self._crash_reason = f"The page crashed: it used more than {limit} MB of memory"
+        else:
+            self._crash_reason = "The page crashed"
+        self._page_crash.set()
 
     async def is_playable(self) -> bool:
         """Tell whether the media playlist lists enough segments for a player to start."""
