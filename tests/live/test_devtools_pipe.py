@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 import os
 from pathlib import Path
+import sys
 from typing import Any, override
 
 import aiohttp
@@ -26,6 +27,7 @@ from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
 from custom_components.dashboard_cast.dashboard_cast_pipeline.devtools import DevToolsError
 from custom_components.dashboard_cast.dashboard_cast_pipeline.isolation import sandbox_failure
 from custom_components.dashboard_cast.dashboard_cast_pipeline.launch import (
+    PROFILE_PREFIX,
     ChromiumProcess,
     LaunchError,
 )
@@ -161,6 +163,34 @@ async def test_a_browser_that_does_not_start_says_why(tmp_path: Path) -> None:
             "/nonexistent/chromium", [], {}, sandbox=False, profile_parent=tmp_path
         )
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_launch_removes_profiles_whose_process_is_gone(tmp_path: Path) -> None:
+    """Home Assistant killed leaves its Chromium's profile; the next launch removes it."""
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "")
+    await gone.wait()
+    stale = tmp_path / f"{PROFILE_PREFIX}{gone.pid}-abc"
+    (stale / "Default").mkdir(parents=True)
+    (stale / "Default" / "Cookies").write_bytes(b"left behind")
+    kept = [
+        tmp_path / f"{PROFILE_PREFIX}1-abc",  # a process that runs (another Home Assistant's)
+        tmp_path / f"{PROFILE_PREFIX}{os.getpid()}-abc",  # this process's other browser
+        tmp_path / f"{PROFILE_PREFIX}abc",  # not named after a process
+        tmp_path / "other",
+    ]
+    for folder in kept:
+        folder.mkdir()
+    executable = find_chromium()
+    assert executable is not None
+    process = await ChromiumProcess.launch(
+        executable, list(PAGE_BROWSER_ARGS), {}, sandbox=False, profile_parent=tmp_path
+    )
+    try:
+        assert process.profile.name.startswith(f"{PROFILE_PREFIX}{os.getpid()}-")
+        assert not stale.exists()
+        assert sorted(tmp_path.iterdir()) == sorted([*kept, process.profile])
+    finally:
+        await process.kill()
 
 
 async def test_close_asks_chromium_to_quit(chromium: ChromiumProcess) -> None:

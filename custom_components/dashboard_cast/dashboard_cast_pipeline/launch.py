@@ -99,6 +99,26 @@ class LaunchError(Exception):
         return lines[0] if lines else ""
 
 
+def _new_profile(parent: Path | None) -> str:
+    """Make an empty profile folder named after this process; sweep stale ones (blocking)."""
+    folder = Path(parent or tempfile.gettempdir())
+    for entry in folder.glob(f"{PROFILE_PREFIX}*"):
+        owner = entry.name.removeprefix(PROFILE_PREFIX).partition("-")[0]
+        if owner.isdigit() and not _is_running(int(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-", dir=folder)
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process
+        return True
+    return True
+
+
 class ChromiumProcess:
     """A Chromium we started, talking on our DevTools pipe."""
 
@@ -127,14 +147,14 @@ class ChromiumProcess:
 
         The profile is made in profile_parent, by default the system's temp
         folder, where Chromium's own account can reach it (the launcher hands
-        it over), as with Playwright's launch.
+        it over), as with Playwright's launch. Its name holds our process id:
+        profiles that a process no longer running left there (Home Assistant
+        killed) are removed first.
 
         Returns once Chromium answers on the pipe; raises LaunchError (and
         leaves nothing behind) when it exits or stays silent first.
         """
-        profile = Path(
-            await asyncio.to_thread(tempfile.mkdtemp, prefix=PROFILE_PREFIX, dir=profile_parent)
-        )
+        profile = Path(await asyncio.to_thread(_new_profile, profile_parent))
         argv = [
             *PLAYWRIGHT_SWITCHES,
             *(() if sandbox else ("--no-sandbox",)),
