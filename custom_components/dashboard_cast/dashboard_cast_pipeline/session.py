@@ -54,6 +54,7 @@ ENCODER_HANG_SECONDS = 5.0
 # A page that crashes this soon after the pool stopped a renderer for its
 # memory crashed of that: a stopped renderer's crash reaches us within this.
 MEMORY_STOP_WINDOW = 2.0
+PAGE_CRASHED = "The page crashed"
 CLOSE_TIMEOUT = 3.0
 # Home Assistant's frontend keeps a websocket open with the session's token.
 # Closing it from the page before the page goes lets Home Assistant end that
@@ -241,7 +242,7 @@ class StreamSession:
         self._context: BrowserContext | None = None
         self._page: Page | None = None
         self._page_crash = asyncio.Event()
-        self._crash_reason = "The page crashed"
+        self._crash_reason = PAGE_CRASHED
         self._has_browser = False
         # One page at a time: the watchdog's restarts and show() replace it.
         self._page_lock = asyncio.Lock()
@@ -334,7 +335,7 @@ class StreamSession:
         self._browser = await self._pool.acquire()
         self._has_browser = True
         self._page_crash.clear()
-        self._crash_reason = "The page crashed"
+        self._crash_reason = PAGE_CRASHED
         clock = self._pool.frame_clock
         captures: list[ScreencastCapture] = []
 
@@ -545,9 +546,9 @@ class StreamSession:
         now = asyncio.get_running_loop().time()
         if stopped is not None and now - stopped < MEMORY_STOP_WINDOW:
             limit = self._pool.page_memory_limit // 2**20
-            self._crash_reason = f"The page crashed: it used more than {limit} MB of memory"
+            self._crash_reason = f"{PAGE_CRASHED}: it used more than {limit} MB of memory"
         else:
-            self._crash_reason = "The page crashed"
+            self._crash_reason = PAGE_CRASHED
         self._page_crash.set()
 
     async def is_playable(self) -> bool:
