@@ -229,12 +229,18 @@ async def test_lan_pages_are_closed_unless_allowed(
     assert not hostile_site.report.done()
 
 
-# 200 MB a second, in array buffers (outside the JavaScript heap and its limit).
-# Past the limit in one step, then idle and answering: only the memory guard
-# stops it. (Growing slowly, the page stalled in garbage collection on a busy
-# machine, and the hang probe restarted it first, for a hang.)
+# 1280 MB in array buffers (outside the JavaScript heap and its limit), grown
+# 32 MB every 100 ms in a worker. The page's own thread stays idle and answers
+# the hang probe, however slowly the machine fills memory, so only the memory
+# guard can stop it. (Grown on the page's thread, the page stalled before it
+# passed the limit on a busy machine, and was restarted for a hang.)
 HOG_PAGE = """<!doctype html><html><body style="background:#f00"><script>
-setTimeout(() => { window.hoard = new Float64Array(1200 * 131072).fill(1); }, 100);
+const grow = `const hoard = [];
+(function more() {
+  hoard.push(new Float64Array(32 * 131072).fill(1));
+  if (hoard.length < 40) setTimeout(more, 100);
+})();`;
+new Worker(URL.createObjectURL(new Blob([grow], {type: "text/javascript"})));
 </script></body></html>"""
 
 
