@@ -7,7 +7,10 @@ import itertools
 import json
 from pathlib import Path
 
-from custom_components.dashboard_cast.dashboard_cast_pipeline.encoder import HlsEncoder
+import pytest
+
+from custom_components.dashboard_cast.dashboard_cast_pipeline import encoder as encoder_module
+from custom_components.dashboard_cast.dashboard_cast_pipeline.encoder import HlsEncoder, has_zscale
 from custom_components.dashboard_cast.dashboard_cast_pipeline.segments import MEDIA_PLAYLIST
 
 from ..media import FFMPEG, FFPROBE, close_to, run
@@ -123,6 +126,62 @@ async def test_a_page_smaller_than_the_stream_fills_it(tmp_path: Path) -> None:
     seen = await colours(await listed_media(tmp_path))
     assert len(seen) >= 4
     assert all(close_to(colour, BLUE) for colour in seen), seen
+
+
+@pytest.mark.parametrize("zscale", [True, False], ids=["zscale", "swscale"])
+async def test_the_stream_is_tv_range_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zscale: bool
+) -> None:
+    """JPEG's full range becomes the TV range H.264 players expect, with either scaler.
+
+    White and black pages come out at luma 235 and 16 (not 255 and 0), with
+    chroma at its middle, and the stream says it is TV range.
+    """
+    monkeypatch.setitem(encoder_module._ZSCALE_IN, FFMPEG, zscale)
+    white, black = await jpeg("white"), await jpeg("black")
+    shown = {"frame": white}
+    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"])
+    await encoder.start()
+    try:
+        await asyncio.sleep(1.0)
+        shown["frame"] = black
+        await asyncio.sleep(1.0)
+    finally:
+        await encoder.stop()
+    assert encoder_module._ZSCALE_IN[FFMPEG] is zscale  # the encoder took the asked scaler
+
+    media = await listed_media(tmp_path)
+    streams = json.loads(await probe_media(media, "stream=pix_fmt,color_range"))["streams"]
+    assert streams == [{"pix_fmt": "yuv420p", "color_range": "tv"}]
+    raw = await run(
+        FFMPEG, "-v", "error", "-f", "mp4", "-i", "pipe:0",
+        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-",
+        stdin=media,
+    )  # fmt: skip
+    luma, size = 1280 * 720, 1280 * 720 * 3 // 2
+    pictures = [raw[i : i + size] for i in range(0, len(raw), size)]
+    planes = [(p[:luma], p[luma:]) for p in (pictures[0], pictures[-1])]
+    for (y, uv), expected in zip(planes, (235, 16), strict=True):
+        assert abs(sum(y) / len(y) - expected) < 1, (sum(y) / len(y), expected)
+        assert abs(sum(uv) / len(uv) - 128) < 1
+
+
+async def test_has_zscale_asks_the_binary_once(tmp_path: Path) -> None:
+    """Debian's FFmpeg has zscale; a binary that is not there has none, and is asked again."""
+    encoder_module._ZSCALE_IN.pop(FFMPEG, None)
+    assert await has_zscale(FFMPEG)
+    assert encoder_module._ZSCALE_IN[FFMPEG] is True
+    missing = str(tmp_path / "ffmpeg")
+    assert not await has_zscale(missing)
+    assert missing not in encoder_module._ZSCALE_IN
+    without, asked = tmp_path / "ffmpeg-without-zimg", tmp_path / "asked"
+    without.write_text(
+        f"#!/bin/sh\necho >> {asked}\necho ' .. scale  V->V  Scale the input video size.'\n"
+    )
+    without.chmod(0o755)
+    assert not await has_zscale(str(without))
+    assert not await has_zscale(str(without))
+    assert asked.read_text() == "\n"
 
 
 async def test_silent_audio_of_our_own_follows_the_video(tmp_path: Path) -> None:
