@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,20 @@ async def jpeg(colour: str, size: str = "1280x720") -> bytes:
         FFMPEG, "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s={size}",
         "-frames:v", "1", "-f", "mjpeg", "-",
     )  # fmt: skip
+
+
+async def encode(out_dir: Path, shows: list[tuple[bytes, float]], **options: Any) -> HlsEncoder:
+    """Run the real encoder on each picture for its seconds, in turn; return it stopped."""
+    showing = [shows[0][0]]
+    encoder = HlsEncoder(FFMPEG, out_dir, 1280, 720, FPS, 0.5, 2500, lambda: showing[0], **options)
+    await encoder.start()
+    try:
+        for picture, seconds in shows:
+            showing[0] = picture
+            await asyncio.sleep(seconds)
+    finally:
+        await encoder.stop()
+    return encoder
 
 
 async def listed_media(out_dir: Path) -> bytes:
@@ -67,17 +82,8 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
     keyframe at every segment start and nowhere else, the change in its place.
     """
     red, blue = await jpeg("red"), await jpeg("blue")
-    shown = {"frame": red}
-    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"])
-    await encoder.start()
-    try:
-        await asyncio.sleep(2.5)
-        shown["frame"] = blue
-        await asyncio.sleep(1.0)
-        shown["frame"] = bytes(red)  # the same picture again, in new bytes
-        await asyncio.sleep(3.0)
-    finally:
-        await encoder.stop()
+    # The same picture again at the end, in new bytes.
+    encoder = await encode(tmp_path, [(red, 2.5), (blue, 1.0), (bytes(red), 3.0)])
     stats = encoder.stats
 
     media = await listed_media(tmp_path)
@@ -117,12 +123,7 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
 async def test_a_page_smaller_than_the_stream_fills_it(tmp_path: Path) -> None:
     """A picture half the stream's height (a zoomed page) is scaled up, not taken for a field."""
     small = await jpeg("blue", "640x360")
-    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: small)
-    await encoder.start()
-    try:
-        await asyncio.sleep(1.5)
-    finally:
-        await encoder.stop()
+    await encode(tmp_path, [(small, 1.5)])
     seen = await colours(await listed_media(tmp_path))
     assert len(seen) >= 4
     assert all(close_to(colour, BLUE) for colour in seen), seen
@@ -139,15 +140,7 @@ async def test_the_stream_is_tv_range_and_says_so(
     """
     monkeypatch.setitem(encoder_module._ZSCALE_IN, FFMPEG, zscale)
     white, black = await jpeg("white"), await jpeg("black")
-    shown = {"frame": white}
-    encoder = HlsEncoder(FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"])
-    await encoder.start()
-    try:
-        await asyncio.sleep(1.0)
-        shown["frame"] = black
-        await asyncio.sleep(1.0)
-    finally:
-        await encoder.stop()
+    await encode(tmp_path, [(white, 1.0), (black, 1.0)])
     assert encoder_module._ZSCALE_IN[FFMPEG] is zscale  # the encoder took the asked scaler
 
     media = await listed_media(tmp_path)
@@ -191,17 +184,7 @@ async def test_silent_audio_of_our_own_follows_the_video(tmp_path: Path) -> None
     decodes to zeros, in frames of 1024 samples without a gap, as long as the video.
     """
     red, blue = await jpeg("red"), await jpeg("blue")
-    shown = {"frame": red}
-    encoder = HlsEncoder(
-        FFMPEG, tmp_path, 1280, 720, FPS, 0.5, 2500, lambda: shown["frame"], silent_audio=True
-    )
-    await encoder.start()
-    try:
-        await asyncio.sleep(2.0)
-        shown["frame"] = blue
-        await asyncio.sleep(2.0)
-    finally:
-        await encoder.stop()
+    encoder = await encode(tmp_path, [(red, 2.0), (blue, 2.0)], silent_audio=True)
     assert encoder.stats.segments_reused >= 4, encoder.stats
     assert encoder.stats.frames_encoded < encoder.stats.frames_out - 8, encoder.stats
 
