@@ -20,7 +20,13 @@ from yarl import URL
 from .browser import BrowserPool
 from .capture import FrameClockCapture, ScreencastCapture
 from .egress import EgressPolicy, EgressProxy
-from .encoder import HlsEncoder, listed_segments, master_playlist, segment_duration
+from .encoder import (
+    HlsEncoder,
+    has_zscale,
+    listed_segments,
+    master_playlist,
+    segment_duration,
+)
 from .hls import StreamRegistry
 from .options import (
     MAX_BITRATE_KBPS,
@@ -302,7 +308,9 @@ class StreamSession:
                 # A browser elsewhere (cdp_url) cannot reach our loopback: its own network rules.
                 self._egress = EgressProxy(self.egress_policy, self.stats.count_blocked)
                 await self._egress.start()
-            await self._open_page()
+            # FFmpeg's filter list (asked once a binary, 70 to 340 ms here) comes
+            # while the page opens, not after it.
+            await asyncio.gather(self._open_page(), has_zscale(self._ffmpeg_binary))
             await self._start_encoder()
         except BaseException:
             await self.stop()
