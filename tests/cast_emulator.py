@@ -134,8 +134,10 @@ class CastDevice:
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_change: Callable[[], None] | None = None
-        # Receiver message types that drop the sender's connection, once each.
+        # Receiver message types that drop the sender's connection, once each:
+        # before the device acts on them, or after it acted, losing the answer.
         self.drop_connection_on: set[str] = set()
+        self.lose_answer_to: set[str] = set()
 
     @property
     def loaded_url(self) -> str | None:
@@ -277,7 +279,11 @@ class CastDevice:
             return
         else:
             return
-        connection.send(PLATFORM, sender, NS_RECEIVER, self._receiver_status(request_id))
+        if kind in self.lose_answer_to:
+            self.lose_answer_to.discard(kind)
+            connection.writer.close()
+        else:
+            connection.send(PLATFORM, sender, NS_RECEIVER, self._receiver_status(request_id))
         self._broadcast_receiver_status()
 
     def _handle_media(

@@ -38,12 +38,15 @@ from .dashboard_cast_pipeline.session import SessionLogger
 
 # Cast app ids of a device showing nothing of its own: no app, the backdrop, or
 # the Default Media Receiver with nothing loaded.
-NO_APP_IDS = {None, "E8C28D3C", "CC1AD845"}
+DEFAULT_MEDIA_RECEIVER = "CC1AD845"
+NO_APP_IDS = {None, "E8C28D3C", DEFAULT_MEDIA_RECEIVER}
 SHOWING_STATES = {MediaPlayerState.PLAYING, MediaPlayerState.BUFFERING, MediaPlayerState.PAUSED}
-QUIT_TIMEOUT = 15.0  # room for one retry after a cast connection reset
+QUIT_TIMEOUT = 20.0  # room for a second call after a cast connection reset
 # pychromecast resets its connection on any socket error (two threads writing
-# at once is enough: home-assistant/core#141619) and an action caught in that
-# moment fails, although the device answers again a second later.
+# at once is enough: home-assistant/core#141619, and a quit answered while the
+# app closes its channel meets it) and an action caught in that moment fails,
+# although the device answers again a second later.
+CAST_CALLS = 2
 CAST_RETRY_DELAY = 1.0
 CAST_RECONNECT_TIMEOUT = 10.0
 
@@ -78,13 +81,14 @@ class CastTarget:
                 },
             },
             log,
+            still_needed=lambda state: not shows_token(state, url),
         )
 
     async def async_quit(self, log: SessionLogger) -> None:
         """Quit the cast app, if it still shows a stream of ours; log when it cannot."""
         try:
             async with asyncio.timeout(QUIT_TIMEOUT):
-                await self._call(SERVICE_TURN_OFF, {}, log, still_needed=shows_ours)
+                await self._call(SERVICE_TURN_OFF, {}, log, still_needed=may_show_ours)
         except (HomeAssistantError, TimeoutError) as err:
             log.warning("Could not stop the cast app on %s: %s", self.entity_id, err)
 
@@ -138,24 +142,47 @@ class CastTarget:
         service: str,
         data: dict[str, Any],
         log: SessionLogger,
-        still_needed: Callable[[State | None], bool] = lambda _: True,
+        still_needed: Callable[[State], bool],
     ) -> None:
-        """Call a media_player action on the entity; once more if the cast connection reset."""
+        """Call a media_player action on the entity; again if the cast connection reset.
+
+        A call caught in a reset fails even when the device did what it was asked:
+        the answer is lost with the connection. So after a failure, what the device
+        shows once it is back decides whether the call is repeated, or was done.
+        """
         call = {ATTR_ENTITY_ID: self.entity_id, **data}
-        try:
-            await self._hass.services.async_call(MEDIA_PLAYER_DOMAIN, service, call, blocking=True)
-        except HomeAssistantError as err:
-            # The cast integration's errors quote the stream URL: never pass its token on.
-            log.debug("%s failed, retrying once: %s", service, text_for_logs(str(err)))
-            await async_wait(self._hass, CAST_RETRY_DELAY)
+        for attempt in range(1, CAST_CALLS + 1):
             try:
-                state = await self.async_wait_for(is_available, None, CAST_RECONNECT_TIMEOUT)
-            except HomeAssistantError:
-                raise err from None
-            if still_needed(state):
                 await self._hass.services.async_call(
                     MEDIA_PLAYER_DOMAIN, service, call, blocking=True
                 )
+            except HomeAssistantError as err:
+                # The cast integration's errors quote the stream URL: never pass its token on.
+                log.debug("%s failed: %s", service, text_for_logs(str(err)))
+                state = await self._reconnected()
+                if state is not None and not still_needed(state):
+                    return
+                if state is None or attempt == CAST_CALLS:
+                    raise
+            else:
+                return
+
+    async def _reconnected(self) -> State | None:
+        """The entity's state once the cast connection is back; None if it stays gone.
+
+        A reset reaches the state a moment after the call fails, and a device that
+        reconnects reports what it shows a moment later: both moments are waited for.
+        """
+        await async_wait(self._hass, CAST_RETRY_DELAY)
+        if is_available(self.state):
+            return self.state
+        try:
+            await self.async_wait_for(is_available, None, CAST_RECONNECT_TIMEOUT)
+        except HomeAssistantError:
+            return None
+        await async_wait(self._hass, CAST_RETRY_DELAY)
+        state = self.state
+        return state if is_available(state) else None
 
 
 def shows_token(state: State | None, token: str) -> bool:
@@ -172,6 +199,21 @@ def shows_ours(state: State | None) -> bool:
         return False
     content = state.attributes.get(ATTR_MEDIA_CONTENT_ID)
     return isinstance(content, str) and URL_PREFIX + "/" in content
+
+
+def may_show_ours(state: State | None) -> bool:
+    """Tell whether the device plays ours, or may once its media status is back.
+
+    After a reconnect the Default Media Receiver is idle until its media status
+    arrives; quitting it then costs nothing, leaving our stream on would.
+    """
+    if shows_ours(state):
+        return True
+    return (
+        state is not None
+        and state.state not in SHOWING_STATES
+        and state.attributes.get(ATTR_APP_ID) == DEFAULT_MEDIA_RECEIVER
+    )
 
 
 def interruption(state: State | None) -> EndReason:

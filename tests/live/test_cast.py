@@ -332,26 +332,42 @@ async def test_credentials_in_a_dashboard_url_stay_in_the_pipeline(
     assert "token=***" in shown
 
 
-@pytest.mark.parametrize("dropped", ["LAUNCH", "STOP"])
+@pytest.mark.parametrize(
+    ("dropped", "answer_lost", "stops"),
+    [
+        pytest.param({"LAUNCH"}, set(), 1, id="launch-dropped"),
+        pytest.param({"STOP"}, set(), 1, id="quit-dropped"),
+        pytest.param(set(), {"STOP"}, 1, id="quit-answer-lost"),
+        pytest.param({"STOP"}, {"STOP"}, 1, id="quit-dropped-then-answer-lost"),
+    ],
+)
 async def test_cast_connection_reset_during_hand_off_or_quit(
     hass: HomeAssistant,
     base_url: str,
     colour_page: ColourPage,
     cast_devices: dict[str, CastDevice],
-    dropped: str,
+    dropped: set[str],
+    answer_lost: set[str],
+    stops: int,
 ) -> None:
-    """The cast connection resets as we launch or quit: the action is retried once it is back."""
+    """The cast connection resets as we launch or quit, before or after the device acts.
+
+    What the device shows once it is back decides: the action is repeated only
+    while it is still needed, and the stop action returns with the TV back.
+    """
     tv = cast_devices[TV]
     _, player = await add_player(hass, tv, colour_page.url)
     failed = async_capture_events(hass, EVENT_SESSION_FAILED)
-    tv.drop_connection_on.add(dropped)
+    tv.drop_connection_on |= dropped
+    tv.lose_answer_to |= answer_lost
     await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
     await wait_for(lambda: state_of(hass, player) == "playing")
     await wait_for_screen(tv, RED)
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
     assert state_of(hass, player) == "off"
     assert tv.app is None  # the app was quit, also when the first STOP was lost
-    assert tv.drop_connection_on == set()  # the fault did happen
+    assert tv.drop_connection_on == tv.lose_answer_to == set()  # the faults did happen
+    assert tv.stops == stops  # a quit the device did is not sent again
     assert failed == []
     assert len(tv.loads) == 1
 
