@@ -108,7 +108,9 @@ async def camera_source() -> AsyncIterator[CameraSource]:
     app.router.add_get("/live.ts", live_ts)
     app.router.add_get("/mjpeg", mjpeg)
     app.router.add_get("/still.jpg", lambda _: web.Response(body=still, content_type="image/jpeg"))
-    runner, port = await serve(app)
+    # A camera that goes away drops its clients at once; a graceful shutdown would
+    # wait for the live streams, which end only when their readers go.
+    runner, port = await serve(app, shutdown_timeout=0.1)
     try:
         yield CameraSource(f"http://127.0.0.1:{port}")
     finally:

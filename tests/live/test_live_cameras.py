@@ -16,6 +16,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.dashboard_cast.const import CONF_QUALITY
+from homeassistant.components.camera.const import DATA_COMPONENT as CAMERA_COMPONENT
 from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -103,6 +104,12 @@ async def camera_board(
             }
         )
         yield views
+        # As when the dashboard's viewers are gone: the stream's outputs idle
+        # out (there, after 30 s), and with the last one the stream stops.
+        camera = hass.data[CAMERA_COMPONENT].get_entity(views["hls"])
+        if camera is not None and camera.stream is not None:
+            for output in list(camera.stream.outputs().values()):
+                await camera.stream.remove_provider(output)
         for entry in (generic, mjpeg):
             await hass.config_entries.async_unload(entry.entry_id)
 
