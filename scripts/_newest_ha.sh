@@ -25,4 +25,9 @@ quiet "$venv/bin/pip" install -q -r "$work/ha.txt" -c "$constraints"
 grep -vE '^(homeassistant|pytest-homeassistant-custom-component)==' requirements_test_next.txt >"$work/own.txt"
 quiet "$venv/bin/pip" install -q -r "$work/harness.txt" -r "$work/own.txt" -c "$constraints"
 # The render pipeline and the renderer service, by name, from the working tree.
-PYTHONWARNINGS=ignore quiet "$venv/bin/pip" install -q --no-deps -e .
+# pip writes its metadata into the working tree, and scripts/setup may install
+# the minimum's at the same time: one at a time, where flock(1) is there.
+one_at_a_time() {
+  if command -v flock >/dev/null; then flock .cache/editable-install.lock "$@"; else "$@"; fi
+}
+PYTHONWARNINGS=ignore quiet one_at_a_time "$venv/bin/pip" install -q --no-deps -e .
