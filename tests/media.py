@@ -170,6 +170,25 @@ def pipeline_processes() -> dict[int, str]:
     }
 
 
+def thread_nice_values(pid: int) -> list[int]:
+    """The nice value of each thread of a process ([] once it is gone).
+
+    /proc/<pid>/stat tells the first thread's only: on Linux each thread has its own.
+    """
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    values = []
+    for tid in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        values.append(int(stat.rsplit(")", 1)[1].split()[16]))
+    return values
+
+
 def browser_pids(root: int) -> list[int]:
     """Chromium browser processes under root: not their helpers, nor passing forks.
 

@@ -16,7 +16,7 @@ import tempfile
 from typing import override
 
 from .devtools import DevToolsError, DevToolsPipe
-from .priority import descendants
+from .priority import descendants, run_lowered
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class ChromiumProcess:
         from_chromium, from_chromium_write = _pipe()
         stderr_read, stderr_write = _pipe()
         try:
-            pid = await asyncio.to_thread(
+            # Below Home Assistant's priority, with every process and thread it makes.
+            pid = await run_lowered(
                 _spawn, executable, argv, env, to_chromium_read, from_chromium_write, stderr_write
             )
         except BaseException as err:
