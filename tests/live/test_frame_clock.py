@@ -161,17 +161,34 @@ async def test_a_moving_page_renders_at_the_stream_rate(
     assert session.stats.frames_in - frames <= 5 * WINDOW + 2
 
 
+@pytest.mark.parametrize("reloaded", [False, True], ids=["first_document", "after_reload"])
 async def test_a_still_page_renders_when_it_changes(
-    hass: HomeAssistant, streamer: TargetStreamer, config_entry: MockConfigEntry, pages: Pages
+    hass: HomeAssistant,
+    streamer: TargetStreamer,
+    config_entry: MockConfigEntry,
+    pages: Pages,
+    reloaded: bool,
 ) -> None:
-    """On the clock, a still page renders once a heartbeat, and at once when its script changes."""
+    """On the clock, a still page renders once a heartbeat, and at once when its script changes.
+
+    Also after a reload (its dashboard's configuration changed), whose new
+    document needs the binding again.
+    """
     session = await streamer.async_start(dashboard=f"{pages.origin}/still")
     await asyncio.wait_for(session.wait_playable(), 30)
     capture = session.capture  # type: ignore[attr-defined]
     assert isinstance(capture, FrameClockCapture)
-    # The page's own scripts cannot call the binding (and flood us with calls).
     page = session._page  # type: ignore[attr-defined]
+    if reloaded:
+        await page.evaluate("window.beforeReload = true")
+        await session.reload()  # type: ignore[attr-defined]
+        assert await page.evaluate("window.beforeReload") is None
+    # The page's own scripts cannot call the binding (and flood us with calls).
     assert await page.evaluate(f"typeof window.{WAKE_BINDING}") == "undefined"
+    # Nor take its name for something of their own.
+    name = f"window.{WAKE_BINDING}"
+    taken = f"(() => {{ try {{ {name} = () => 0; }} catch {{}} return typeof {name}; }})()"
+    assert await page.evaluate(taken) == "undefined"
     await asyncio.sleep(ACTIVE_SECONDS + 1)  # loaded, drawn, and still since
     frames, renders, wakes = session.stats.frames_in, capture.ticks, capture.wakes
     await asyncio.sleep(WINDOW)
@@ -181,6 +198,8 @@ async def test_a_still_page_renders_when_it_changes(
     assert session.stats.frames_in == frames
     assert capture.wakes == wakes
     await pages.colour.put("#0000ff")
+    if reloaded:  # the first document's event stream may take the first one
+        await pages.colour.put("#0000ff")
     master = stream_url(hass, config_entry, session.token)
     assert master is not None
     async with asyncio.timeout(10):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import logging
 import math
@@ -89,6 +89,11 @@ class ScreencastCapture:
 
     async def prepare(self) -> None:
         """Run on the blank page, before navigating to it (nothing for the screencast)."""
+
+    @contextlib.asynccontextmanager
+    async def next_document(self) -> AsyncIterator[None]:
+        """Around the page loading a document of its own (a reload): nothing for the screencast."""
+        yield
 
     async def start(self) -> None:
         """Start the screencast (once the page is loaded)."""
@@ -231,6 +236,29 @@ class FrameClockCapture(ScreencastCapture):
         self._wake_cdp.on("Runtime.bindingCalled", self._on_wake)
         await self._wake_cdp.send("Runtime.enable")
         await self._wake_cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
+
+    @override
+    @contextlib.asynccontextmanager
+    async def next_document(self) -> AsyncIterator[None]:
+        """Give the document the page loads next (a reload) the binding, as prepare() did.
+
+        Chromium forgets a binding when Runtime is disabled: it is added
+        again. The document going away keeps its name taken (page.py), so
+        only the next one gets it.
+        """
+        wake_cdp = self._wake_cdp
+        if wake_cdp is None:
+            yield
+            return
+        await wake_cdp.send("Runtime.enable")
+        try:
+            await wake_cdp.send("Runtime.addBinding", {"name": WAKE_BINDING})
+            yield
+        finally:
+            try:
+                await wake_cdp.send("Runtime.disable")
+            except Exception:  # noqa: BLE001 - logged with its traceback below
+                self._log.debug("Page already gone", exc_info=True)
 
     @override
     async def start(self) -> None:

@@ -63,9 +63,12 @@ _INIT_SCRIPT = """
     ];
     // The binding is there before the page's scripts (capture.py adds it
     // before navigating). Out of their reach, a page cannot call it in a
-    // loop, only change itself, which wakes us once a frame.
+    // loop, only change itself, which wakes us once a frame. Its name stays
+    // taken, so that adding it again for a reload's next document leaves
+    // this one without it.
     const binding = window[config.wake];
     delete window[config.wake];
+    Object.defineProperty(window, config.wake, { value: undefined });
     const nextFrame = window.requestAnimationFrame.bind(window);
     let asked = false;
     const wake = () => {

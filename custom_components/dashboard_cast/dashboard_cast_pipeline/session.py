@@ -62,6 +62,8 @@ ENCODER_HANG_SECONDS = 5.0
 MEMORY_STOP_WINDOW = 2.0
 PAGE_CRASHED = "The page crashed"
 CLOSE_TIMEOUT = 3.0
+# How long a reload waits for the new document.
+RELOAD_TIMEOUT = 15.0
 # Home Assistant's frontend keeps a websocket open with the session's token.
 # Closing it from the page before the page goes lets Home Assistant end that
 # connection the usual way, before the token is revoked (for a revoked token
@@ -610,13 +612,20 @@ class StreamSession:
         self.log.debug("Pipeline stopped")
 
     async def reload(self) -> None:
-        """Load the page again (its dashboard's configuration changed)."""
-        if self._page is not None:
-            self.log.debug("Reloading the page")
-            try:
-                await self._page.reload(wait_until="commit")
-            except Exception:
-                self.log.debug("Reload failed", exc_info=True)
+        """Load the page again (its dashboard's configuration changed).
+
+        Returns once the new document is in (or RELOAD_TIMEOUT passed): the
+        capture readies it as it readied the first (its wake binding).
+        """
+        page, capture = self._page, self.capture
+        if page is None or capture is None:
+            return
+        self.log.debug("Reloading the page")
+        try:
+            async with capture.next_document():
+                await page.reload(wait_until="domcontentloaded", timeout=RELOAD_TIMEOUT * 1000)
+        except Exception:
+            self.log.debug("Reload failed", exc_info=True)
 
     async def show(self, dashboard: str) -> None:
         """Show another page (a dashboard path or URL); the stream goes on.
