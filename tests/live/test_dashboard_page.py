@@ -21,7 +21,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from ..dashboards import TEST_DASHBOARD, store_test_dashboard
-from ..media import PIPELINE_PROCESSES, first_content_row, thread_nice_values
+from ..media import first_content_row, pipeline_processes, thread_nice_values
 from .conftest import release_pipeline
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -190,11 +190,10 @@ async def test_renderer_runs_below_home_assistant_priority(
     """
     session = await board_streamer.async_start()
     await asyncio.wait_for(session.wait_playable(), 30)
-    processes = {
-        pid: name
-        for pid, name in descendants(os.getpid()).items()
-        if name in PIPELINE_PROCESSES or name.startswith(("chrom", "node"))
+    driver = {
+        pid: name for pid, name in descendants(os.getpid()).items() if name.startswith("node")
     }
+    processes = pipeline_processes() | driver
     kinds = {name.split("-")[0] for name in processes.values()}
     assert {"ffmpeg", "chromium", "node"} <= kinds
     threads = {pid: thread_nice_values(pid) for pid in processes}

@@ -64,7 +64,8 @@ def lower_priority(pid: int) -> None:
             threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
         except OSError:  # gone, or no /proc here
             return
-        if not [tid for tid in threads if _lower_thread(tid)]:
+        lowered = [tid for tid in threads if _lower_thread(tid)]
+        if not lowered:  # every thread was already at the renderer's priority
             return
 
 
