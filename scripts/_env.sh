@@ -19,6 +19,10 @@ LOCAL_VENV="$REPO/.venv"
 NEWEST_HA_VENV_IN_ROOT="/opt/venv-ha-newest"
 LOCAL_NEWEST_HA_VENV="$REPO/.venv-ha-newest"
 MODE_FILE="$CACHE/mode"
+# Downloads kept across setups and clones, outside the repository: the forky
+# root's packages, and uv's and npm's caches (a setup in .venv keeps the last
+# two in ~/.cache anyway). Deleting it only means downloading again.
+DOWNLOADS="${DASHBOARD_CAST_DOWNLOADS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dashboard-cast}"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -73,6 +77,8 @@ in_root() {
     VIRTUAL_ENV="$VENV_IN_ROOT" DEBIAN_FRONTEND=noninteractive
     TERM="${TERM:-dumb}" CI="${CI:-}"
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-120}"
+    # uv's cache is a mount of its own here (below), which files cannot be hard-linked across.
+    UV_LINK_MODE=copy
   )
   if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
     keep+=(
@@ -91,14 +97,20 @@ in_root() {
   # passes SIGTERM on if unshare itself is killed.
   exec unshare --mount --propagation private --fork --kill-child=SIGTERM -- /bin/bash -c '
     set -e
-    root="$1" repo="$2"; shift 2
+    root="$1" repo="$2" downloads="$3"; shift 3
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mountpoint -q "$root/dev/shm" || mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
     mkdir -p "$root$repo"
     mount --bind "$repo" "$root$repo"
+    if [ -d "$downloads" ]; then
+      for cache in apt:/var/cache/apt/archives uv:/root/.cache/uv npm:/root/.npm; do
+        mkdir -p "$downloads/${cache%%:*}" "$root${cache#*:}"
+        mount --bind "$downloads/${cache%%:*}" "$root${cache#*:}"
+      done
+    fi
     exec chroot "$root" /usr/bin/env -i "$@"
-  ' _ "$ROOTFS" "$REPO" "${keep[@]}" /bin/bash -c 'cd "$0" && exec "$@"' "$REPO" "$@"
+  ' _ "$ROOTFS" "$REPO" "$DOWNLOADS" "${keep[@]}" /bin/bash -c 'cd "$0" && exec "$@"' "$REPO" "$@"
 }
 
 # Run "$@" with the project's Python environment first on PATH, in the repo,
