@@ -120,9 +120,17 @@ async def test_a_still_picture_costs_ffmpeg_nothing_and_plays_at_a_constant_rate
     assert len(set(mdats)) < len(mdats) - 4
 
 
-async def test_a_page_smaller_than_the_stream_fills_it(tmp_path: Path) -> None:
-    """A picture half the stream's height (a zoomed page) is scaled up, not taken for a field."""
-    small = await jpeg("blue", "640x360")
+@pytest.mark.parametrize(
+    "size",
+    [
+        "640x360",  # half the stream's height: not to be taken for a field
+        "853x480",  # odd: zoom 1.5 where the browser has no screen of that ratio (page.py)
+        "1280x719",  # odd: zoom 3, 427 x 240 CSS pixels at ratio 3, fitted into 1280 x 720
+    ],
+)
+async def test_a_page_of_another_size_fills_the_stream(tmp_path: Path, size: str) -> None:
+    """A picture smaller than the stream (a zoomed page), even or odd in size, fills it."""
+    small = await jpeg("blue", size)
     await encode(tmp_path, [(small, 1.5)])
     seen = await colours(await listed_media(tmp_path))
     assert len(seen) >= 4
