@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+import io
 import os
 from typing import Any
 
+from PIL import Image
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -86,7 +88,9 @@ async def test_dashboard_in_kiosk_with_theme_and_zoom(
     board_streamer: TargetStreamer, base_url: str
 ) -> None:
     """No header, no sidebar; the theme and zoom options reach the page."""
-    _, page = await showing_card(board_streamer, theme=Theme.DARK, zoom=2.0, quality=Quality.P720)
+    session, page = await showing_card(
+        board_streamer, theme=Theme.DARK, zoom=2.0, quality=Quality.P720
+    )
     assert page.url == f"{base_url}/{TEST_DASHBOARD}/kitchen"
 
     header_display = await page.evaluate(
@@ -112,6 +116,9 @@ async def test_dashboard_in_kiosk_with_theme_and_zoom(
     assert await page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     assert await page.evaluate("window.devicePixelRatio") == 2
     assert await page.evaluate("[innerWidth, innerHeight]") == [640, 360]
+    # Laid out at half the size, drawn at every pixel of the stream (test_zoom.py).
+    with Image.open(io.BytesIO(session.latest_frame)) as picture:
+        assert picture.size == (1280, 720)
 
 
 async def content_starts_near_the_top(session: Any, page: Any, limit: int) -> int:

@@ -63,9 +63,23 @@ root.innerHTML = '<div style="width:100vw;height:100vh;background:#ff0000"></div
 new EventSource("/events").onmessage = (e) => { root.firstChild.style.background = e.data; };
 </script></body></html>"""
 
+# Black and white columns one screen pixel wide, drawn on a canvas as large as
+# the screen in its own pixels: only a picture taken at those pixels keeps them.
+STRIPES = """<!doctype html><html><body style="margin:0;overflow:hidden">
+<canvas style="display:block;width:100vw;height:100vh"></canvas><script>
+const canvas = document.querySelector("canvas");
+canvas.width = Math.round(innerWidth * devicePixelRatio);
+canvas.height = Math.round(innerHeight * devicePixelRatio);
+const draw = canvas.getContext("2d");
+draw.fillStyle = "#fff";
+draw.fillRect(0, 0, canvas.width, canvas.height);
+draw.fillStyle = "#000";
+for (let x = 0; x < canvas.width; x += 2) draw.fillRect(x, 0, 1, canvas.height);
+</script></body></html>"""
+
 
 class Pages:
-    """The moving and the still page on loopback; the still one changes colour when told."""
+    """The pages on loopback: moving, still (it changes colour when told) and stripes."""
 
     def __init__(self) -> None:
         """Not served yet: the fixture serves it."""
@@ -89,6 +103,7 @@ async def pages() -> AsyncGenerator[Pages]:
     app.router.add_get("/moving", lambda _: web.Response(text=PAGE, content_type="text/html"))
     app.router.add_get("/still", lambda _: web.Response(text=STILL_PAGE, content_type="text/html"))
     app.router.add_get("/events", served.events)
+    app.router.add_get("/stripes", lambda _: web.Response(text=STRIPES, content_type="text/html"))
     runner, port = await serve(app, shutdown_timeout=0.1)
     served.origin = f"http://127.0.0.1:{port}"
     yield served

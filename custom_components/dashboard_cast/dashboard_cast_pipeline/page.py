@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import ipaddress
 import json
+import logging
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
 from yarl import URL
@@ -14,7 +17,21 @@ from .capture import WAKE_BINDING
 from .options import Theme
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page
+    from playwright.async_api import Browser, BrowserContext, CDPSession, Page
+
+_LOGGER = logging.getLogger(__name__)
+
+# A zoomed page's window goes on a screen of its own whose pixel ratio is the
+# zoom. Chromium captures a page at its window's size in its screen's pixels:
+# on the one screen (ratio 1), a page zoomed 2x came out at half the stream's
+# size, which FFmpeg's upscale made soft, and a page zoomed out was drawn at
+# more pixels than the stream has. Screens are added to the browser as needed
+# (Emulation.addScreen, the headless browsers'), one for each zoom, side by side.
+ZOOM_SCREEN_LABEL = "dashboard-cast zoom %s"
+# A screen's width and height in CSS pixels: room for the largest window.
+ZOOM_SCREEN_SIZE = 4096
+# Two pages starting at once must not both add a screen at the same place.
+_screens_lock = asyncio.Lock()
 
 # Runs before any script of the page. On Home Assistant's own origin it logs in
 # the way Home Assistant's cast receiver does: hassTokens with an empty access
@@ -224,7 +241,8 @@ async def async_open_page(
     """Open the page in a new context of its own; the caller closes the context.
 
     Zoom is the device scale factor: the page is laid out zoom times smaller in
-    CSS pixels and drawn at the full output size, so everything looks bigger.
+    CSS pixels and drawn at the full output size, so everything looks bigger,
+    as sharp as at zoom 1 (_place_on_zoom_screen).
     before_navigation(page) runs on the blank page, before the page's own scripts.
     """
     context = await browser.new_context(
@@ -239,6 +257,8 @@ async def async_open_page(
     try:
         await context.add_init_script(script=init_script(spec))
         page = await context.new_page()
+        if spec.zoom != 1:
+            await _place_on_zoom_screen(context, page, spec.zoom)
         if before_navigation is not None:
             await before_navigation(page)
         # Not "commit": the screencast must attach to the document that stays,
@@ -248,3 +268,50 @@ async def async_open_page(
         await context.close()
         raise
     return context, page
+
+
+async def _place_on_zoom_screen(context: BrowserContext, page: Page, zoom: float) -> None:
+    """Move the blank page's window onto the screen for its zoom (ZOOM_SCREEN_LABEL).
+
+    A browser without screens of its own (a headful one elsewhere) keeps the
+    page where it is: the picture is still right, only softer when zoomed in.
+    """
+    # Imported here: only the in-process renderer needs Playwright.
+    from playwright.async_api import Error as PlaywrightError  # noqa: PLC0415
+
+    cdp = await context.new_cdp_session(page)
+    try:
+        async with _screens_lock:
+            screen = await _zoom_screen(cdp, zoom)
+        window = await cdp.send("Browser.getWindowForTarget")
+        await cdp.send(
+            "Browser.setWindowBounds",
+            {"windowId": window["windowId"], "bounds": {"left": screen["left"], "top": 0}},
+        )
+    except PlaywrightError as err:
+        _LOGGER.debug("No screen for zoom %s, the page stays where it is: %s", zoom, err)
+    finally:
+        await cdp.detach()
+
+
+async def _zoom_screen(cdp: CDPSession, zoom: float) -> dict[str, Any]:
+    """The browser's screen for zoom, added right of the others if there is none yet."""
+    label = ZOOM_SCREEN_LABEL % f"{zoom:g}"
+    screens: list[dict[str, Any]] = (await cdp.send("Emulation.getScreenInfos"))["screenInfos"]
+    for screen in screens:
+        if screen.get("label") == label:
+            return screen
+    # The size is given in the screen's own pixels; screenInfos gives it in CSS pixels.
+    added = await cdp.send(
+        "Emulation.addScreen",
+        {
+            "left": max(screen["left"] + screen["width"] for screen in screens),
+            "top": 0,
+            "width": math.ceil(ZOOM_SCREEN_SIZE * zoom),
+            "height": math.ceil(ZOOM_SCREEN_SIZE * zoom),
+            "devicePixelRatio": zoom,
+            "label": label,
+        },
+    )
+    info: dict[str, Any] = added["screenInfo"]
+    return info
