@@ -124,6 +124,8 @@ CASES: dict[str, dict[str, Any]] = {
     "static_720p5_sound": {"page": "static", "quality": "720p", "silent_audio": True},
     "dashboard_720p5": {"page": "dashboard", "quality": "720p"},
     "raf_720p5": {"page": "raf", "quality": "720p"},
+    # Zoomed in: laid out at half the size, drawn at every pixel of the stream.
+    "raf_720p5_zoom2": {"page": "raf", "quality": "720p", "zoom": 2.0},
     "clock_720p5": {"page": "clock", "quality": "720p"},
     "video_720p5": {"page": "video", "quality": "720p"},
     # Ten screens at once (one browser, a context per stream).
@@ -484,7 +486,9 @@ async def run_case(
         "video": f"{site.url}/video",
         "dashboard": f"{develop.DEMO_DASHBOARD}/home",
     }[spec["page"]]
-    master, first_playable = await start_and_wait_playable(ha, player, dashboard, spec["quality"])
+    master, first_playable = await start_and_wait_playable(
+        ha, player, dashboard, spec["quality"], zoom=spec.get("zoom", 1.0)
+    )
     await ha.wait_for_state(player, {"playing"})
     receiver: dict[str, Any] = {}
     if tv.screen is not None:
@@ -571,13 +575,13 @@ def compared_with_reference(cases: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 async def start_and_wait_playable(
-    ha: HomeAssistant, player: str, dashboard: str, quality: str
+    ha: HomeAssistant, player: str, dashboard: str, quality: str, *, zoom: float = 1.0
 ) -> tuple[str, float]:
     """Start a player's session; its stream URL and seconds until it was playable."""
     started = time.monotonic()
     answer = await ha.post(
         "/api/services/dashboard_cast/start?return_response",
-        {"entity_id": player, "dashboard": dashboard, "quality": quality},
+        {"entity_id": player, "dashboard": dashboard, "quality": quality, "zoom": zoom},
     )
     master: str = answer["service_response"][player]["stream_url"]
     async with asyncio.timeout(60):
