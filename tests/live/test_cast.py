@@ -64,16 +64,25 @@ async def wait_for_screen(
     A new LOAD's player presents no frame at first: not yet, rather than a failure.
     """
 
+    seen: object = "no stream loaded"
+
     async def shows_colour() -> bool:
+        nonlocal seen
         if device.loaded_url is None:
             return False
-        if device.screen is not None and (await device.screen.state()).colour is None:
-            return False
-        return close_to(await device.screen_colour(centre=centre), colour, tolerance)
+        if device.screen is not None:
+            seen = await device.screen.state()
+            if seen.colour is None:
+                return False
+        seen = await device.screen_colour(centre=centre)
+        return close_to(seen, colour, tolerance)
 
-    async with asyncio.timeout(20):
-        while not await shows_colour():
-            await asyncio.sleep(0.3)
+    try:
+        async with asyncio.timeout(20):
+            while not await shows_colour():
+                await asyncio.sleep(0.3)
+    except TimeoutError:
+        pytest.fail(f"{device.name} did not show {colour} within 20 s; last seen: {seen}")
 
 
 async def test_start_action_casts_dashboard_and_stop_quits(

@@ -50,21 +50,29 @@ async def test_a_zoomed_page_is_drawn_at_the_streams_pixels(
     build: str,
     zoom: float,
 ) -> None:
-    """Columns one pixel of the stream wide reach the encoder as such, at the stream's size."""
+    """Columns one pixel of the stream wide reach the encoder as such, at the stream's size.
+
+    A second stream at the same zoom goes on the screen the first one added.
+    """
     monkeypatch.setattr(browser, "find_chromium", lambda **_: shutil.which(build))
-    session = await streamer.async_start(dashboard=f"{pages.origin}/stripes", zoom=zoom)
-    await asyncio.wait_for(session.wait_playable(), 30)
-    page = session._page
-    assert page is not None
-    assert await page.evaluate("devicePixelRatio") == pytest.approx(zoom)
-    assert await page.evaluate("innerWidth") == round(1280 / zoom)
-    frame = session.latest_frame
-    assert frame is not None
-    size, contrast = stripe_contrast(frame)
-    assert size == (1280, 720)
-    # Sharp: black next to white (a JPEG keeps most of it). Drawn at fewer
-    # pixels and scaled up: an even grey, near 0.
-    assert contrast > 100, contrast
+    for _ in range(2):
+        session = await streamer.async_start(dashboard=f"{pages.origin}/stripes", zoom=zoom)
+        await asyncio.wait_for(session.wait_playable(), 30)
+        page = session._page
+        assert page is not None
+        assert await page.evaluate("devicePixelRatio") == pytest.approx(zoom)
+        assert await page.evaluate("innerWidth") == round(1280 / zoom)
+        frame = session.latest_frame
+        assert frame is not None
+        size, contrast = stripe_contrast(frame)
+        assert size == (1280, 720)
+        # Sharp: black next to white (a JPEG keeps most of it). Drawn at fewer
+        # pixels and scaled up: an even grey, near 0.
+        assert contrast > 100, contrast
+    cdp = await page.context.new_cdp_session(page)
+    screens = (await cdp.send("Emulation.getScreenInfos"))["screenInfos"]
+    await cdp.detach()
+    assert [screen["devicePixelRatio"] for screen in screens] == [1, pytest.approx(zoom)]
 
 
 class NoScreens:
