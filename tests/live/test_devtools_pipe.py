@@ -20,7 +20,7 @@ import pytest
 from yarl import URL
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.browser import (
-    FRAME_CLOCK_ARGS,
+    HEADLESS_SHELL_ARGS,
     PAGE_BROWSER_ARGS,
     find_chromium,
 )
@@ -60,7 +60,7 @@ async def chromium(tmp_path: Path) -> AsyncGenerator[ChromiumProcess]:
     assert executable is not None
     process = await ChromiumProcess.launch(
         executable,
-        [*PAGE_BROWSER_ARGS, *FRAME_CLOCK_ARGS],
+        [*PAGE_BROWSER_ARGS, *HEADLESS_SHELL_ARGS],
         {},
         sandbox=False,
         profile_parent=tmp_path,

@@ -422,6 +422,14 @@ async def test_chromium_runs_sandboxed_as_an_account_of_its_own(
     sandbox_type = "network" if isolation.network_sandbox else "none"
     assert f"--service-sandbox-type={sandbox_type}" in psutil.Process(network).cmdline()
     assert _seccomp_mode(network) == (2 if isolation.network_sandbox else 0)
+    # The zygote for processes that sandbox themselves after the fork: the full
+    # browser's network service is one; the headless shell has none to start.
+    unsandboxed_zygotes = [
+        pid
+        for pid in processes
+        if {"--type=zygote", "--no-zygote-sandbox"} <= set(psutil.Process(pid).cmdline())
+    ]
+    assert len(unsandboxed_zygotes) == (1 if build == "chromium" else 0)
     # What runs as root next (the launcher) is not Chromium's to change.
     launcher = domain.work_dir / "browser" / "launch-chromium"
     assert launcher.stat().st_uid == 0

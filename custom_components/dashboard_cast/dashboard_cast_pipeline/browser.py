@@ -80,6 +80,13 @@ FRAME_CLOCK_ARGS = (
     "--disable-threaded-scrolling",
     "--disable-checker-imaging",
 )
+# The headless shell's: the frame clock, and no unsandboxed zygote. Chromium
+# starts that zygote for processes that set up their own sandbox after the
+# fork (the GPU process, a sandboxed network service). The headless shell has
+# none: compositing runs in the browser process and its network service, never
+# sandboxed, is started directly. Unused, the zygote held 8 MB. The full
+# browser keeps it, for its sandboxed network service.
+HEADLESS_SHELL_ARGS = (*FRAME_CLOCK_ARGS, "--no-unsandboxed-zygote")
 # A renderer process (the pages of one site) may use this much memory; past it,
 # it is stopped: its page crashes and the session's watchdog restarts it (then
 # gives up), and the machine keeps its memory. Dashboards use a few hundred MB.
@@ -417,7 +424,7 @@ class BrowserPool:
         launcher = await asyncio.to_thread(prepare_launcher, self._temp_dir, executable, account)
         # Begin-frame control is the headless shell's; the full browser renders by damage.
         self.frame_clock = is_headless_shell(executable)
-        args = [*PAGE_BROWSER_ARGS, *(FRAME_CLOCK_ARGS if self.frame_clock else ())]
+        args = [*PAGE_BROWSER_ARGS, *(HEADLESS_SHELL_ARGS if self.frame_clock else ())]
         reason = None
         for sandbox in (True, False):
             try:
