@@ -58,8 +58,9 @@ PROBE_TIMEOUT = 2.0
 # lengths) has hung: a segment comes every segment length, still page or not.
 ENCODER_HANG_SECONDS = 5.0
 # A page that crashes this soon after the pool stopped a renderer for its
-# memory crashed of that: a stopped renderer's crash reaches us within this.
-MEMORY_STOP_WINDOW = 2.0
+# memory crashed of that: a stopped renderer's crash reaches us within this,
+# also on a busy machine (half a second at rest here, over 2 s under load).
+MEMORY_STOP_WINDOW = 5.0
 PAGE_CRASHED = "The page crashed"
 CLOSE_TIMEOUT = 3.0
 # How long a reload waits for the new document.
@@ -504,10 +505,14 @@ class StreamSession:
         if page_error is None:
             return None
         # A page filling its memory often stalls before the memory guard's next
-        # look: look now, and name the cause if it was this page's renderer.
-        if await self._pool.async_stop_hoarding_renderers():
+        # look: look now. A renderer stopped for its memory, now or just before
+        # (its crash may still be on its way), names the cause if it was this
+        # page's.
+        await self._pool.async_stop_hoarding_renderers()
+        stopped, now = self._pool.memory_stopped_at, asyncio.get_running_loop().time()
+        if stopped is not None and (wait := stopped + MEMORY_STOP_WINDOW - now) > 0:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(MEMORY_STOP_WINDOW):
+                async with asyncio.timeout(wait):
                     await self._page_crash.wait()
             if self._page_crash.is_set():
                 return PART_PAGE, self._crash_reason
