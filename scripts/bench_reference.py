@@ -78,7 +78,9 @@ async def reference_pipeline(url: str, width: int, height: int) -> AsyncIterator
             chromium = await asyncio.create_subprocess_exec(
                 "chromium", *CHROMIUM_ARGS, f"--window-size={width},{height}",
                 f"--user-data-dir={folder}/profile", url,
-                env={**os.environ, "DISPLAY": display},
+                # Its singleton socket's folder goes in ours: a terminated
+                # Chromium leaves it behind.
+                env={**os.environ, "DISPLAY": display, "TMPDIR": folder},
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
             processes.append(chromium)
