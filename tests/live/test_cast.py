@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from io import BytesIO
 import logging
 import socket
@@ -57,11 +58,17 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str:
 
 
 async def wait_for_screen(
-    device: CastDevice, colour: tuple[int, int, int], *, centre: bool = False, tolerance: int = 24
+    device: CastDevice,
+    colour: tuple[int, int, int],
+    *,
+    centre: bool = False,
+    tolerance: int = 24,
+    also: Callable[[], object] | None = None,
 ) -> None:
     """Until the emulated TV decodes the colour from the stream it plays (centre: in its middle).
 
     A new LOAD's player presents no frame at first: not yet, rather than a failure.
+    also(): more to tell if it fails (the capture's counters, say).
     """
 
     seen: object = "no stream loaded"
@@ -82,7 +89,8 @@ async def wait_for_screen(
             while not await shows_colour():
                 await asyncio.sleep(0.3)
     except TimeoutError:
-        pytest.fail(f"{device.name} did not show {colour} within 20 s; last seen: {seen}")
+        more = f"; {also()}" if also is not None else ""
+        pytest.fail(f"{device.name} did not show {colour} within 20 s; last seen: {seen}{more}")
 
 
 async def test_start_action_casts_dashboard_and_stop_quits(
