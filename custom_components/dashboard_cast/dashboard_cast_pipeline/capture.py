@@ -7,8 +7,8 @@ Two ways, by what the browser offers:
   Any browser does this.
 - FrameClockCapture: the headless shell under begin-frame control renders only
   when we ask: when the page says it changed, and at the encoder's ticks while
-  it moves; the screencast still sends a frame only when that render changed
-  something. A page that moves costs 5 renders a second instead of 60, a
+  it moves; a render that may have changed the picture brings the picture in
+  its answer. A page that moves costs 5 renders a second instead of 60, a
   still one about one.
 """
 
@@ -98,8 +98,11 @@ class ScreencastCapture:
     async def start(self) -> None:
         """Start the screencast (once the page is loaded)."""
         self._cdp = await self._open_session(self._page)
-        self._cdp.on("Page.screencastFrame", self._on_frame)
-        await self._cdp.send(
+        await self._start_pictures(self._cdp)
+
+    async def _start_pictures(self, cdp: CdpSession) -> None:
+        cdp.on("Page.screencastFrame", self._on_frame)
+        await cdp.send(
             "Page.startScreencast",
             {
                 "format": "jpeg",
@@ -123,10 +126,13 @@ class ScreencastCapture:
             task.cancel()
         if cdp is not None and page_answers:
             try:
-                await cdp.send("Page.stopScreencast")
+                await self._stop_pictures(cdp)
                 await cdp.detach()
             except Exception:  # noqa: BLE001 - logged with its traceback below
                 self._log.debug("Screencast already stopped", exc_info=True)
+
+    async def _stop_pictures(self, cdp: CdpSession) -> None:
+        await cdp.send("Page.stopScreencast")
 
     def _on_frame(self, event: dict[str, Any]) -> None:
         if self._cdp is None:  # a frame still in flight while stop() runs
@@ -180,38 +186,42 @@ class ScreencastCapture:
             self.last_frame_at = asyncio.get_running_loop().time()
 
 
-# How long a render waits for the screencast's picture of a frame that changed.
-FRAME_WAIT = 0.1
-# After a frame that changed the picture, the page renders at every tick for
-# this long: a page that moves keeps moving.
+# After a render that changed the picture, the page renders at every tick
+# (with its picture) until a picture comes out unchanged, for at most this
+# long from the last change: a page that moves keeps moving.
 ACTIVE_SECONDS = 1.0
 # A still page renders this often, for changes its script cannot tell of (an
 # image decoded, a video's first frame, a canvas drawn on a timer).
 HEARTBEAT_SECONDS = 1.0
 # The page's way to say it changed (page.py's init script calls it).
 WAKE_BINDING = "__dashboardCastWake"
+# The picture a render brings in its answer (as the screencast's).
+SCREENSHOT = {"format": "jpeg", "quality": JPEG_QUALITY}
 
 
 class FrameClockCapture(ScreencastCapture):
-    """The screencast of a page that renders only on our clock (begin-frame control).
+    """Pictures of a page that renders only on our clock (begin-frame control).
 
-    A render (HeadlessExperimental.beginFrame) that changed the page makes the
-    screencast send its picture, which the render waits for, so the encoder
-    writes it on the same tick. Frames come at most one a render: they are
-    acknowledged at once.
+    A render (HeadlessExperimental.beginFrame) that may change the picture
+    asks for the frame's picture in its answer, so the encoder writes it on
+    the same tick. The picture is part of the render: none is lost, unlike the
+    screencast's, which skips a frame drawn while earlier ones are in flight;
+    on this clock nothing else is drawn until the page changes again, so a
+    skipped frame stayed on the TV (a dashboard on its loading screen).
 
     Renders come on demand. The page says when it changed (a DOM change, also
     in a shadow root, an animation frame it asks for, a loaded image or
-    media): it renders at once, at most once an interval. After a render that
-    changed the picture, it renders at every tick of the encoder for
-    ACTIVE_SECONDS; a still page renders once every HEARTBEAT_SECONDS.
+    media): it renders at once, at most once an interval, with its picture.
+    After a picture that changed, it renders with its picture at every tick
+    until one comes out unchanged (ACTIVE_SECONDS at most). A still page
+    renders once every HEARTBEAT_SECONDS without a picture, and takes one only
+    if that render drew something.
     """
 
     def __init__(self, *args: Any, frame_lock: asyncio.Lock | None = None, **kwargs: Any) -> None:
         """Initialize as ScreencastCapture; frame_lock: the browser's, held while rendering."""
         super().__init__(*args, **kwargs)
         self._frame_lock = frame_lock or asyncio.Lock()
-        self._frame_arrived = asyncio.Event()
         self._rendering = False
         self._wanted = False  # the page asked for a render that has not come yet
         self._wake_cdp: CdpSession | None = None  # where the page's binding calls arrive
@@ -261,16 +271,19 @@ class FrameClockCapture(ScreencastCapture):
                 self._log.debug("Page already gone", exc_info=True)
 
     @override
-    async def start(self) -> None:
-        """Start the screencast; render at every tick for a while."""
-        await super().start()
+    async def _start_pictures(self, cdp: CdpSession) -> None:
+        """Pictures come with renders: render with one at the first ticks."""
         if self._wake_cdp is not None:
             await self._wake_cdp.send("Runtime.disable")
         self._active_until = asyncio.get_running_loop().time() + ACTIVE_SECONDS
 
     @override
+    async def _stop_pictures(self, cdp: CdpSession) -> None:
+        """Nothing runs between renders."""
+
+    @override
     async def stop(self, *, page_answers: bool = True) -> None:
-        """Stop the screencast and stop listening to the page."""
+        """Stop rendering and stop listening to the page."""
         await super().stop(page_answers=page_answers)
         wake_cdp, self._wake_cdp = self._wake_cdp, None
         if wake_cdp is not None and page_answers:
@@ -305,53 +318,56 @@ class FrameClockCapture(ScreencastCapture):
             self._log.debug("Rendering the changed page failed", exc_info=True)
 
     async def _render(self) -> None:
-        """Render one frame now; return once its picture is in (if it changed anything)."""
+        """Render one frame now; return with its picture in, if it may have changed."""
         cdp = self._cdp
         if cdp is None or self._rendering:
             return
+        now = asyncio.get_running_loop().time()
+        expected = self._wanted or now < self._active_until
         self._rendering, self._wanted = True, False
-        loop = asyncio.get_running_loop()
-        self._last_render = loop.time()
-        self._frame_arrived.clear()
+        self._last_render = now
         try:
-            # A frame Chromium started must end before another page's starts, even
-            # when the caller stops waiting: the frame goes on in a task of its own.
-            frame = asyncio.ensure_future(self._begin_frame(cdp))
+            # A frame Chromium started must end before another page's starts, and
+            # its picture must land, even when the caller stops waiting (the
+            # encoder's tick is over): the frame goes on in a task of its own.
+            frame = asyncio.ensure_future(self._frame(cdp, with_picture=expected))
             frame.add_done_callback(_retrieve)
             await asyncio.wait([frame])  # which, unlike awaiting it, never cancels it
-            if frame.result():
-                self._active_until = loop.time() + ACTIVE_SECONDS
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(FRAME_WAIT):
-                        await self._frame_arrived.wait()
+            frame.result()
         finally:
             self._rendering = False
 
-    async def _begin_frame(self, cdp: CdpSession) -> bool:
-        """Render one frame, alone in the browser; tell whether it changed the picture."""
+    async def _frame(self, cdp: CdpSession, *, with_picture: bool) -> None:
+        """Render one frame, alone in the browser, and keep its picture if it changed.
+
+        Without with_picture, the picture is taken only if the frame drew
+        something (a change the page did not tell of): a frame that asks for
+        its picture always draws, so whether it changed shows in the picture.
+        """
+        params: dict[str, Any] = {"interval": self._interval * 1000}
         async with self._frame_lock:
             result = await cdp.send(
-                "HeadlessExperimental.beginFrame", {"interval": self._interval * 1000}
+                "HeadlessExperimental.beginFrame",
+                {**params, "screenshot": SCREENSHOT} if with_picture else params,
             )
+            if not with_picture and result.get("hasDamage"):
+                result = await cdp.send(
+                    "HeadlessExperimental.beginFrame", {**params, "screenshot": SCREENSHOT}
+                )
         self.ticks += 1
-        if result.get("hasDamage"):
-            self.damaged_ticks += 1
-            return True
-        return False
-
-    @override
-    def _on_frame(self, event: dict[str, Any]) -> None:
-        cdp = self._cdp
-        if cdp is None:  # a frame still in flight while stop() runs
+        data = result.get("screenshotData")
+        if data is None or self._cdp is not cdp:  # no picture, or stopped meanwhile
             return
-        self.latest = base64.b64decode(event["data"])
-        self.stats.frames_in += 1
+        picture = base64.b64decode(data)
         loop = asyncio.get_running_loop()
+        if picture == self.latest:  # drawn again, unchanged: the page is still
+            self._active_until = -math.inf
+            return
+        self.latest = picture
+        self.stats.frames_in += 1
+        self.damaged_ticks += 1
         self.last_frame_at = loop.time()
-        self._frame_arrived.set()
-        task = loop.create_task(self._ack(event["sessionId"], held_back=False))
-        self._ack_tasks.add(task)
-        task.add_done_callback(self._ack_tasks.discard)
+        self._active_until = self.last_frame_at + ACTIVE_SECONDS
 
 
 async def _playwright_session(page: Page) -> CdpSession:
