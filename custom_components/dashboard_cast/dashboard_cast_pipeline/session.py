@@ -504,6 +504,8 @@ class StreamSession:
             page_probe.cancel()
         if page_error is None:
             return None
+        if self._page_crash.is_set():  # it crashed while we asked: no answer, but a cause
+            return PART_PAGE, self._crash_reason
         # A page filling its memory often stalls before the memory guard's next
         # look: look now. A renderer stopped for its memory, now or just before
         # (its crash may still be on its way), names the cause if it was this
