@@ -348,7 +348,12 @@ class CastDevice:
     async def _play(self, media: dict[str, Any]) -> bool:
         """The playing receiver: a fresh player page plays the media until it ends."""
         assert self.receiver is not None
-        self._close_screen()
+        # A receiver has one player: the last media ends before the next loads.
+        # (A new page opened while the last one closed could land in its
+        # renderer as that shut down, which aborted the new page's load.)
+        previous, self.screen = self.screen, None
+        if previous is not None:
+            await previous.close()
         self.screen = screen = await self.receiver.open()
         await screen.load(media["contentId"], media.get("hlsVideoSegmentFormat"))
         try:
