@@ -47,7 +47,8 @@ class PlayerState:
     loaded_at: float | None  # epoch ms of the LOAD
     first_frame_at: float | None  # epoch ms of the first presented frame
     playing: bool
-    freezes: list[dict[str, float]]  # gaps of FREEZE_MS or more between presented frames
+    freezes: list[dict[str, float]]  # gaps of FREEZE_MS or more, the player out of stream
+    busy_gaps: list[dict[str, float]]  # other such gaps: the receiver page was too busy
     seeks: list[dict[str, Any]]  # playhead moves the player made on its own
     error: str | None
     current_time: float
@@ -70,6 +71,7 @@ class PlayerState:
             first_frame_at=raw["firstFrameAt"],
             playing=raw["playing"],
             freezes=raw["freezes"],
+            busy_gaps=raw["busyGaps"],
             seeks=raw["seeks"],
             error=raw["error"],
             current_time=raw["currentTime"],
@@ -139,6 +141,12 @@ class PlayingScreen:
             [list(colour), since_ms, tolerance],
         )
         return None if frame is None else float(frame["at"])
+
+    async def keep_busy(self, seconds: float) -> None:
+        """Keep the page's main thread busy (as a loaded machine does); the player plays on."""
+        await self._page.evaluate(
+            "ms => { const end = Date.now() + ms; while (Date.now() < end); }", seconds * 1000
+        )
 
     async def close(self) -> None:
         """Stop the player and close its page."""

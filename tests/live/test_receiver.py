@@ -7,7 +7,9 @@ from the renderer service.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 
 import pytest
 
@@ -28,6 +30,8 @@ from .test_renderer_service import SECRET, Renderer, renderer  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 PLAYBACK_SECONDS = 20
+# Longer than the player holds: it plays within a second of the live edge.
+STALL_SECONDS = 3
 
 
 async def assert_plays_live(screen: PlayingScreen) -> None:
@@ -80,6 +84,40 @@ async def test_home_assistant_stream_plays_in_the_receivers_player(
     await plays_live_and_follows_the_page(tv, colour_page)
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
     assert tv.screen is None
+
+
+async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+) -> None:
+    """The player's freezes are the stream's: a stream that stops coming shows as one.
+
+    The receiver page counts a gap between pictures as a freeze only if the
+    player ran out of stream in it: it sets apart the gaps of a receiver page
+    too busy on a loaded test machine, and a real stall is not among those.
+    """
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(hass, tv, colour_page.url)
+    screen = await start_and_play(hass, player, tv)
+    await wait_for_screen(tv, RED)
+    # A receiver page too busy to hear of pictures: the player had them.
+    await screen.keep_busy(1.0)
+    await asyncio.sleep(1)
+    state = await screen.state()
+    assert state.busy_gaps, state
+    assert state.freezes == [], state.freezes
+    # Home Assistant stops answering for a while (a slow disk, a busy
+    # integration): the player gets no new segment and runs dry.
+    time.sleep(STALL_SECONDS)  # noqa: ASYNC251 - blocking the loop is the point
+    async with asyncio.timeout(20):  # the freeze is known at the next picture
+        while not (state := await screen.state()).freezes:
+            await asyncio.sleep(0.3)
+    assert max(freeze["ms"] for freeze in state.freezes) >= 1000, state.freezes
+    await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
 
 
 async def test_renderer_stream_plays_in_the_receivers_player(
