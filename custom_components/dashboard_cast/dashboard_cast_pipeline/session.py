@@ -210,7 +210,7 @@ class RenderSession(Protocol):
 
 
 class StreamSession:
-    """Chromium page → screencast → FFmpeg → HLS files in a private temp folder.
+    """Chromium page → its pictures → FFmpeg → HLS files in a private temp folder.
 
     Served under its token by the registry it is given, from start() to stop().
     """
@@ -488,7 +488,7 @@ class StreamSession:
         return await self._probe(browser, capture)
 
     async def _probe(self, browser: Browser, capture: ScreencastCapture) -> tuple[str, str] | None:
-        """The screencast is silent while the page is still: ask the page itself."""
+        """No picture comes while the page is still: ask the page itself."""
         now = asyncio.get_running_loop().time()
         if now - capture.last_frame_at < HANG_SECONDS or now - self._last_probe < HANG_SECONDS:
             return None

@@ -67,7 +67,7 @@ class RestartBudget:
 class PipelineStats:
     """One session's figures, kept across restarts of its parts (for diagnostics)."""
 
-    frames_in: int = 0  # frames the screencast delivered
+    frames_in: int = 0  # pictures of the page that changed (from renders or the screencast)
     fresh_frames_out: int = 0  # of those, frames the encoder received
     frames_out: int = 0  # frames of the stream's timeline, repeats included
     frames_encoded: int = 0  # of those, frames FFmpeg encoded
