@@ -142,12 +142,6 @@ class PlayingScreen:
         )
         return None if frame is None else float(frame["at"])
 
-    async def keep_busy(self, seconds: float) -> None:
-        """Keep the page's main thread busy (as a loaded machine does); the player plays on."""
-        await self._page.evaluate(
-            "ms => { const end = Date.now() + ms; while (Date.now() < end); }", seconds * 1000
-        )
-
     async def close(self) -> None:
         """Stop the player and close its page."""
         with contextlib.suppress(Exception):

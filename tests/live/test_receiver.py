@@ -96,20 +96,15 @@ async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(
     """The player's freezes are the stream's: a stream that stops coming shows as one.
 
     The receiver page counts a gap between pictures as a freeze only if the
-    player ran out of stream in it: it sets apart the gaps of a receiver page
-    too busy on a loaded test machine, and a real stall is not among those.
+    player ran out of stream in it (it waited for data): it sets apart the
+    gaps of a receiver page too busy on a loaded test machine to hear of
+    pictures the player had, and a real stall is not among those.
     """
     tv = cast_devices[TV]
     tv.receiver = receiver
     _, player = await add_player(hass, tv, colour_page.url)
     screen = await start_and_play(hass, player, tv)
     await wait_for_screen(tv, RED)
-    # A receiver page too busy to hear of pictures: the player had them.
-    await screen.keep_busy(1.0)
-    await asyncio.sleep(1)
-    state = await screen.state()
-    assert state.busy_gaps, state
-    assert state.freezes == [], state.freezes
     # Home Assistant stops answering for a while (a slow disk, a busy
     # integration): the player gets no new segment and runs dry.
     time.sleep(STALL_SECONDS)  # noqa: ASYNC251 - blocking the loop is the point
