@@ -211,11 +211,11 @@ class FrameClockCapture(ScreencastCapture):
 
     Renders come on demand. The page says when it changed (a DOM change, also
     in a shadow root, an animation frame it asks for, a loaded image or
-    media): it renders at once, at most once an interval, with its picture.
-    After a picture that changed, it renders with its picture at every tick
-    until one comes out unchanged (ACTIVE_SECONDS at most). A still page
-    renders once every HEARTBEAT_SECONDS without a picture, and takes one only
-    if that render drew something.
+    media): it renders at once, at most once an interval. After a picture
+    that changed, it renders with its picture at every tick until one comes
+    out unchanged (ACTIVE_SECONDS at most). A still page renders once every
+    HEARTBEAT_SECONDS. Outside those ticks a render takes its picture only if
+    it drew something.
     """
 
     def __init__(self, *args: Any, frame_lock: asyncio.Lock | None = None, **kwargs: Any) -> None:
@@ -323,14 +323,18 @@ class FrameClockCapture(ScreencastCapture):
         if cdp is None or self._rendering:
             return
         now = asyncio.get_running_loop().time()
-        expected = self._wanted or now < self._active_until
+        # While it moves, the picture is wanted at every tick. A page that
+        # said it changed may not have changed what it shows (a script that
+        # asks for animation frames and draws nothing): it renders first, and
+        # takes its picture only if that drew something.
+        moving = now < self._active_until
         self._rendering, self._wanted = True, False
         self._last_render = now
         try:
             # A frame Chromium started must end before another page's starts, and
             # its picture must land, even when the caller stops waiting (the
             # encoder's tick is over): the frame goes on in a task of its own.
-            frame = asyncio.ensure_future(self._frame(cdp, with_picture=expected))
+            frame = asyncio.ensure_future(self._frame(cdp, with_picture=moving))
             frame.add_done_callback(_retrieve)
             await asyncio.wait([frame])  # which, unlike awaiting it, never cancels it
             frame.result()
