@@ -210,11 +210,14 @@ async def test_a_still_page_renders_when_it_changes(
     assert await page.evaluate(taken) == "undefined"
     await asyncio.sleep(ACTIVE_SECONDS + 1)  # loaded, drawn, and still since
     frames, renders, wakes = session.stats.frames_in, capture.ticks, capture.wakes
+    pictures = capture.pictures
     await asyncio.sleep(WINDOW)
-    # The heartbeat, not the stream's 5 ticks a second; nothing pictured.
+    # The heartbeat, not the stream's 5 ticks a second; nothing pictured, not
+    # even unchanged (a picture costs more than the render: its JPEG).
     heartbeats = WINDOW / HEARTBEAT_SECONDS
     assert heartbeats - 1 <= capture.ticks - renders <= heartbeats + 1
     assert session.stats.frames_in == frames
+    assert capture.pictures == pictures
     assert capture.wakes == wakes
     await pages.colour.put("#0000ff")
     if reloaded:  # the first document's event stream may take the first one

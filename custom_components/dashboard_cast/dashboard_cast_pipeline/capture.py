@@ -197,6 +197,12 @@ HEARTBEAT_SECONDS = 1.0
 WAKE_BINDING = "__dashboardCastWake"
 # The picture a render brings in its answer (as the screencast's).
 SCREENSHOT = {"format": "jpeg", "quality": JPEG_QUALITY}
+# The picture of the frame last drawn, without drawing another. A frame that
+# brings its picture leaves damage behind: the next render reports that it
+# drew something, even on a still page, and would take a picture again at
+# every heartbeat. This one leaves none, and a change made since the frame
+# was drawn stays damage for the next render.
+PICTURE_OF_DRAWN_FRAME = {"screenshot": SCREENSHOT, "noDisplayUpdates": True}
 
 
 class FrameClockCapture(ScreencastCapture):
@@ -229,6 +235,7 @@ class FrameClockCapture(ScreencastCapture):
         self._active_until = -math.inf
         self.ticks = 0  # renders
         self.damaged_ticks = 0  # renders that changed the picture
+        self.pictures = 0  # pictures taken, changed or not
         self.wakes = 0  # times the page said it changed
 
     @override
@@ -345,8 +352,9 @@ class FrameClockCapture(ScreencastCapture):
         """Render one frame, alone in the browser, and keep its picture if it changed.
 
         Without with_picture, the picture is taken only if the frame drew
-        something (a change the page did not tell of): a frame that asks for
-        its picture always draws, so whether it changed shows in the picture.
+        something (a change the page did not tell of), of the frame drawn: a
+        frame that asks for its picture always draws, so whether it changed
+        shows in the picture.
         """
         params: dict[str, Any] = {"interval": self._interval * 1000}
         async with self._frame_lock:
@@ -356,11 +364,14 @@ class FrameClockCapture(ScreencastCapture):
             )
             if not with_picture and result.get("hasDamage"):
                 result = await cdp.send(
-                    "HeadlessExperimental.beginFrame", {**params, "screenshot": SCREENSHOT}
+                    "HeadlessExperimental.beginFrame", {**params, **PICTURE_OF_DRAWN_FRAME}
                 )
         self.ticks += 1
         data = result.get("screenshotData")
-        if data is None or self._cdp is not cdp:  # no picture, or stopped meanwhile
+        if data is None:
+            return
+        self.pictures += 1
+        if self._cdp is not cdp:  # stopped meanwhile
             return
         picture = base64.b64decode(data)
         loop = asyncio.get_running_loop()
