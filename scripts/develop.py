@@ -240,15 +240,17 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-async def run(config_dir: Path, port: int) -> int:
+async def run(config_dir: Path, port: int, skip_pip_packages: list[str]) -> int:
     """Run Home Assistant until it exits or is asked to stop."""
     prepare_config_dir(config_dir, port)
+    skip = ["--skip-pip-packages", ",".join(skip_pip_packages)] if skip_pip_packages else []
     hass = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "homeassistant",
         "-c",
         str(config_dir),
+        *skip,
         preexec_fn=die_with_parent,
     )
     loop = asyncio.get_running_loop()
@@ -298,8 +300,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--config-dir", type=Path, default=REPO / ".cache" / "develop")
+    parser.add_argument(
+        "--skip-pip-packages",
+        type=lambda names: names.split(","),
+        default=[],
+        help="Home Assistant's option: packages (comma-separated) it must not install",
+    )
     args = parser.parse_args()
-    return asyncio.run(run(args.config_dir.resolve(), args.port))
+    return asyncio.run(run(args.config_dir.resolve(), args.port, args.skip_pip_packages))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ from types import ModuleType
 import aiohttp
 import pytest
 
+from .cast_emulator import CastDevice
+from .running_ha import RunningHomeAssistant, listed_segments
+
 REPO = Path(__file__).resolve().parent.parent
+TV_HOST = "127.0.0.5"  # an emulated Chromecast no other test uses
 BANNER_TIMEOUT = 400  # the first start installs requirements Home Assistant lacks
 
 
@@ -48,7 +52,7 @@ async def read_until_banner(stdout: asyncio.StreamReader) -> str:
 
 @pytest.mark.usefixtures("socket_enabled")
 async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
-    """Onboarded Home Assistant, a working demo login, our integration addable, clean stop."""
+    """Onboarded Home Assistant, a working demo login, a stream to a TV, clean stop."""
     develop = load_develop()
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -58,6 +62,10 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
         str(port),
         "--config-dir",
         str(tmp_path / "config"),
+        # The test environment brings its own (requirements_test*.txt): the
+        # newest release's cast integration pins one PyPI does not have.
+        "--skip-pip-packages",
+        "PyChromecast",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -86,6 +94,8 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
                 assert "dashboard_cast" in await resp.json()
             async with session.get(f"{base}/api/states/sun.sun", headers=headers) as resp:
                 assert resp.status == 200
+            running = RunningHomeAssistant(session, base, token, proc.pid)
+            await stream_the_demo_dashboard(running, develop.DEMO_DASHBOARD)
 
         # Ctrl-C in a terminal reaches the whole process group.
         os.killpg(proc.pid, signal.SIGINT)
@@ -104,3 +114,37 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
     else:
         writer.close()
         raise AssertionError("Home Assistant still listens after develop stopped")
+    # Home Assistant saw no blocking call of ours in its event loop (its tests
+    # do not check file and /proc access; a running Home Assistant does).
+    log = (tmp_path / "config" / "home-assistant.log").read_text()
+    ours = [line for line in log.splitlines() if "dashboard_cast" in line]
+    assert not [line for line in ours if "Detected blocking call" in line]
+    assert not [line for line in ours if " ERROR " in line]
+
+
+async def stream_the_demo_dashboard(ha: RunningHomeAssistant, dashboard: str) -> None:
+    """Add an emulated TV, set Dashboard Cast up for it, and show the demo dashboard on it."""
+    tv = CastDevice(TV_HOST, "Develop TV")
+    await tv.start()
+    try:
+        await ha.flow("cast", {"known_hosts": [TV_HOST]})
+        await ha.wait_for_state("media_player.develop_tv", {"off", "idle"})
+        entry = await ha.flow("dashboard_cast", {"entity_id": "media_player.develop_tv"})
+        assert entry["type"] == "create_entry", entry
+        player = "media_player.develop_tv_dashboard"
+        await ha.wait_for_state(player, {"off"})
+        answer = await ha.post(
+            "/api/services/dashboard_cast/start?return_response",
+            {"entity_id": player, "dashboard": f"{dashboard}/home"},
+        )
+        master = answer["service_response"][player]["stream_url"]
+        async with asyncio.timeout(60):
+            while await listed_segments(ha.http, master) < 2:
+                await asyncio.sleep(0.2)
+        await ha.wait_for_state(player, {"playing"})
+        # Signed by the cast integration, as every Home Assistant URL it casts.
+        assert (tv.loaded_url or "").split("?authSig=")[0] == master
+        await ha.post("/api/services/dashboard_cast/stop", {"entity_id": player})
+        await ha.wait_for_state(player, {"off"})
+    finally:
+        await tv.stop()

@@ -405,7 +405,8 @@ class HlsEncoder:
             stderr=asyncio.subprocess.PIPE,
         )
         self.started_at = time.time()
-        lower_priority(self._process.pid)
+        # It reads /proc: not in the event loop.
+        await asyncio.to_thread(lower_priority, self._process.pid)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._feed(), name="dashboard_cast feeder"),
