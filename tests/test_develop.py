@@ -6,9 +6,11 @@ import asyncio
 import importlib.util
 import os
 from pathlib import Path
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from types import ModuleType
 
 import aiohttp
@@ -55,6 +57,8 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
     """Onboarded Home Assistant, a working demo login, a stream to a TV, clean stop."""
     develop = load_develop()
     port = free_port()
+    temp_dir = Path(tempfile.mkdtemp(prefix="develop-"))  # short: Chromium's sockets are in it
+    temp_dir.chmod(0o711)  # as /tmp lets Chromium's own account through
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(REPO / "scripts" / "develop.py"),
@@ -68,7 +72,9 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
         "PyChromecast",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Temp files of its own: a failing test kills it, and what its streams
+        # left there must not look to other tests like a leak of theirs.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(temp_dir)},
         start_new_session=True,  # so cleanup can reach every process it started
     )
     assert proc.stdout is not None
@@ -100,12 +106,15 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
         # Ctrl-C in a terminal reaches the whole process group.
         os.killpg(proc.pid, signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 90) == 0
+        # Its stream's files went with the stream.
+        assert not list(temp_dir.glob("dashboard_cast-*/dashboard_cast_*"))
     finally:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
         if drain is not None:
             await drain
+        shutil.rmtree(temp_dir, ignore_errors=True)
     # Nothing listens any more: Home Assistant went with the script.
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
