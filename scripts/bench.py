@@ -27,6 +27,10 @@ dashboard_cast.start action and measures, from outside:
   x11grab at 30 frames/s, x264 fast at 2.5 Mbit/s, silent AAC, 2 s TS HLS) on
   the static and spinner pages, and ours against it as ratios (ours/reference)
   of total CPU and of PSS;
+- the floor (bench_floor.py: our Chromium alone, a picture at every tick of
+  5 frames/s, nothing else) on the spinner and canvas pages, and ours against
+  it: Chromium's part and the whole stream, as ratios to the floor, which
+  moves with the machine's speed from run to run as absolute figures do;
 - then the response time of the start action and the webhook while starts
   replace each other (p50, p95, max).
 """
@@ -55,6 +59,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
+import bench_floor  # noqa: E402
 import bench_reference  # noqa: E402
 from bench_reference import pids_by_role  # noqa: E402
 import develop  # noqa: E402
@@ -80,6 +85,7 @@ CAST_HOST = "127.0.0.2"
 FURTHER_CAST_HOSTS = "127.0.0.{}"
 FURTHER_CAST_FIRST = 30
 SETTLE_SECONDS = 3.0
+FLOOR_FPS = 5  # the cases' stream rate
 IDLE_SECONDS = 10.0
 CHANGES = 9
 RESPONSE_SAMPLES = 40
@@ -139,11 +145,19 @@ CASES: dict[str, dict[str, Any]] = {
     # The seeds' reference pipeline (bench_reference.py) on the same pages, animations running.
     "reference_static_720p30": {"page": "static", "reference": True},
     "reference_spinner_720p30": {"page": "spinner", "reference": True},
+    # Chromium alone on our clock, a picture every tick (bench_floor.py).
+    "floor_spinner_720p5": {"page": "spinner", "floor": True},
+    "floor_raf_720p5": {"page": "raf", "floor": True},
 }
 # Ours against the reference, page by page: (our case, the reference's case).
 COMPARED = (
     ("static_720p5", "reference_static_720p30"),
     ("spinner_720p5_motion", "reference_spinner_720p30"),
+)
+# Ours against Chromium alone, page by page: (our case, the floor's case).
+ABOVE_FLOOR = (
+    ("spinner_720p5_motion", "floor_spinner_720p5"),
+    ("raf_720p5", "floor_raf_720p5"),
 )
 E2E_MIN_SECONDS = 180.0
 COLOURS = [("#c02020", (192, 32, 32)), ("#20c020", (32, 192, 32)), ("#2020c0", (32, 32, 192))]
@@ -530,6 +544,42 @@ def compared_with_reference(cases: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
+async def run_floor_case(
+    ha: HomeAssistant, site: TestSite, name: str, seconds: float
+) -> dict[str, Any]:
+    """Run Chromium alone on the case's page (bench_floor.py) and measure it the same way."""
+    url = f"{site.url}/{CASES[name]['page']}"
+    async with bench_floor.floor_pipeline(url, 1280, 720, FLOOR_FPS) as pool:
+        await asyncio.sleep(SETTLE_SECONDS)
+        before = cpu_seconds(pool.processes())
+        window_start = time.monotonic()
+        await asyncio.sleep(seconds)
+        window = time.monotonic() - window_start
+        processes = pool.processes()
+        cpu = (cpu_seconds(processes) - before) / window
+        pss = pss_mb(processes)
+    return {"case": name, "chromium_cpu": round(cpu, 3), "chromium_pss_mb": round(pss, 1)}
+
+
+def compared_with_floor(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours against Chromium alone on each page both ran: Chromium's part and the whole."""
+    by_name = {row["case"]: row for row in cases}
+    rows = []
+    for ours_name, floor_name in ABOVE_FLOOR:
+        if (ours := by_name.get(ours_name)) is None or (floor := by_name.get(floor_name)) is None:
+            continue
+        rows.append({
+            "page": CASES[ours_name]["page"],
+            "ours": ours_name,
+            "ours_chromium_cpu": ours["chromium_cpu"],
+            "ours_total_cpu": ours["total_cpu"],
+            "floor_chromium_cpu": floor["chromium_cpu"],
+            "chromium_per_floor": round(ours["chromium_cpu"] / floor["chromium_cpu"], 3),
+            "total_per_floor": round(ours["total_cpu"] / floor["chromium_cpu"], 3),
+        })  # fmt: skip
+    return rows
+
+
 async def start_and_wait_playable(
     ha: HomeAssistant, player: str, dashboard: str, quality: str, *, zoom: float = 1.0
 ) -> tuple[str, float]:
@@ -715,6 +765,9 @@ async def bench(port: int, seconds: float, names: list[str]) -> dict[str, Any]:
                     else:
                         results.append(await run_reference_case(site, name, seconds))
                     continue
+                if CASES[name].get("floor"):
+                    results.append(await run_floor_case(ha, site, name, seconds))
+                    continue
                 if (count := CASES[name].get("streams", 1)) > 1:
                     results.append(
                         await run_parallel_case(ha, screens[:count], site, name, seconds)
@@ -770,7 +823,11 @@ def main() -> int:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     result = asyncio.run(bench(args.port, args.seconds, names))
     print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
-    ours = [row for row in result["cases"] if not CASES[row["case"]].get("reference")]
+    ours = [
+        row
+        for row in result["cases"]
+        if not (CASES[row["case"]].get("reference") or CASES[row["case"]].get("floor"))
+    ]
     single = [row for row in ours if "streams" not in row]
     if rows := [row for row in single if "first_frame_s" not in row]:
         print_table(rows)
@@ -786,6 +843,12 @@ def main() -> int:
         print()
     if compared := compared_with_reference(result["cases"]):
         print_table(compared)
+        print()
+    if floor := [row for row in result["cases"] if CASES[row["case"]].get("floor")]:
+        print_table(floor)
+        print()
+    if above := compared_with_floor(result["cases"]):
+        print_table(above)
         print()
     print_table(result["responses"])
     if args.json:
