@@ -823,33 +823,25 @@ def main() -> int:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     result = asyncio.run(bench(args.port, args.seconds, names))
     print(f"Home Assistant at rest: {result['ha_idle_cpu']} CPU-s/s (subtracted from ha_cpu)\n")
+    cases = result["cases"]
     ours = [
         row
-        for row in result["cases"]
+        for row in cases
         if not (CASES[row["case"]].get("reference") or CASES[row["case"]].get("floor"))
     ]
-    single = [row for row in ours if "streams" not in row]
-    if rows := [row for row in single if "first_frame_s" not in row]:
-        print_table(rows)
-        print()
-    if parallel := [row for row in ours if "streams" in row]:
-        print_table(parallel)
-        print()
-    if e2e := [row for row in ours if "first_frame_s" in row]:
-        print_table(e2e)
-        print()
-    if reference := [row for row in result["cases"] if CASES[row["case"]].get("reference")]:
-        print_table(reference)
-        print()
-    if compared := compared_with_reference(result["cases"]):
-        print_table(compared)
-        print()
-    if floor := [row for row in result["cases"] if CASES[row["case"]].get("floor")]:
-        print_table(floor)
-        print()
-    if above := compared_with_floor(result["cases"]):
-        print_table(above)
-        print()
+    tables = [
+        [row for row in ours if "streams" not in row and "first_frame_s" not in row],
+        [row for row in ours if "streams" in row],
+        [row for row in ours if "first_frame_s" in row],
+        [row for row in cases if CASES[row["case"]].get("reference")],
+        compared_with_reference(cases),
+        [row for row in cases if CASES[row["case"]].get("floor")],
+        compared_with_floor(cases),
+    ]
+    for table in tables:
+        if table:
+            print_table(table)
+            print()
     print_table(result["responses"])
     if args.json:
         print(json.dumps(result))
