@@ -213,7 +213,7 @@ async def test_a_still_page_renders_when_it_changes(
     pictures = capture.pictures
     await asyncio.sleep(WINDOW)
     # The heartbeat, not the stream's 5 ticks a second; nothing pictured, not
-    # even unchanged (a picture costs more than the render: its JPEG).
+    # even unchanged (a picture costs several renders: its copy and its JPEG).
     heartbeats = WINDOW / HEARTBEAT_SECONDS
     assert heartbeats - 1 <= capture.ticks - renders <= heartbeats + 1
     assert session.stats.frames_in == frames
