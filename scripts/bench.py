@@ -707,11 +707,12 @@ async def running_home_assistant(name: str, port: int) -> AsyncIterator[HomeAssi
     config_dir.mkdir(parents=True)
     develop.prepare_config_dir(config_dir, port, log_level="warning", our_log_level="warning")
     base = f"http://127.0.0.1:{port}"
-    hass = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "homeassistant", "-c", str(config_dir),
-        preexec_fn=develop.die_with_parent,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    # What it prints (a fatal error of Python's, say) goes to a file beside its log.
+    with (config_dir / "hass.out").open("wb") as out:
+        hass = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "homeassistant", "-c", str(config_dir),
+            preexec_fn=develop.die_with_parent, stdout=out, stderr=out,
+        )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as http:
             await develop.onboard(http, base, await develop.wait_until_up(http, base, hass))
