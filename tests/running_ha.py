@@ -14,8 +14,10 @@ import aiohttp
 class RunningHomeAssistant:
     """A running `hass` reached over its REST API as the demo user."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: str, pid: int) -> None:
-        """Talk to Home Assistant at base."""
+    def __init__(
+        self, http: aiohttp.ClientSession, base: str, token: str, pid: int | None = None
+    ) -> None:
+        """Talk to Home Assistant at base; pid: its process, for a caller that measures it."""
         self.http = http
         self.base = base
         self.pid = pid

@@ -100,7 +100,7 @@ async def test_develop_serves_frontend_with_demo_user(tmp_path: Path) -> None:
                 assert "dashboard_cast" in await resp.json()
             async with session.get(f"{base}/api/states/sun.sun", headers=headers) as resp:
                 assert resp.status == 200
-            running = RunningHomeAssistant(session, base, token, proc.pid)
+            running = RunningHomeAssistant(session, base, token)
             await stream_the_demo_dashboard(running, develop.DEMO_DASHBOARD)
 
         # Ctrl-C in a terminal reaches the whole process group.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,20 @@ async def assert_plays_live(screen: PlayingScreen) -> None:
         assert 0 <= state.behind_live_edge < 1.0, state
 
 
+async def receiving_tv(
+    hass: HomeAssistant,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+    dashboard: str,
+    **options: Any,
+) -> tuple[CastDevice, str]:
+    """The TV, playing each LOAD in the real player, and a loaded media player of ours for it."""
+    tv = cast_devices[TV]
+    tv.receiver = receiver
+    _, player = await add_player(hass, tv, dashboard, **options)
+    return tv, player
+
+
 async def start_and_play(hass: HomeAssistant, player: str, tv: CastDevice) -> PlayingScreen:
     """Start our player with the action; the screen of the TV's player once it plays."""
     await hass.services.async_call(DOMAIN, "start", {"entity_id": player}, blocking=True)
@@ -77,9 +92,7 @@ async def test_home_assistant_stream_plays_in_the_receivers_player(
     receiver: ShakaReceiver,
 ) -> None:
     """Shaka Player from the receiver's origin plays what Home Assistant serves, live."""
-    tv = cast_devices[TV]
-    tv.receiver = receiver
-    _, player = await add_player(hass, tv, colour_page.url)
+    tv, player = await receiving_tv(hass, cast_devices, receiver, colour_page.url)
     await start_and_play(hass, player, tv)
     await plays_live_and_follows_the_page(tv, colour_page)
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
@@ -100,9 +113,7 @@ async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(
     gaps of a receiver page too busy on a loaded test machine to hear of
     pictures the player had, and a real stall is not among those.
     """
-    tv = cast_devices[TV]
-    tv.receiver = receiver
-    _, player = await add_player(hass, tv, colour_page.url)
+    tv, player = await receiving_tv(hass, cast_devices, receiver, colour_page.url)
     screen = await start_and_play(hass, player, tv)
     await wait_for_screen(tv, RED)
     # Home Assistant stops answering for a while (a slow disk, a busy
@@ -124,11 +135,10 @@ async def test_renderer_stream_plays_in_the_receivers_player(
     receiver: ShakaReceiver,
 ) -> None:
     """Shaka Player from the receiver's origin plays what the renderer service serves, live."""
-    tv = cast_devices[TV]
-    tv.receiver = receiver
-    _, player = await add_player(
+    tv, player = await receiving_tv(
         hass,
-        tv,
+        cast_devices,
+        receiver,
         colour_page.url,
         **{CONF_RENDERER_URL: renderer.base, CONF_RENDERER_SECRET: SECRET},
     )
@@ -146,9 +156,9 @@ async def test_silent_audio_track_plays_in_the_receivers_player(
     receiver: ShakaReceiver,
 ) -> None:
     """With the option on, the segments carry silent AAC too, and the receiver plays both."""
-    tv = cast_devices[TV]
-    tv.receiver = receiver
-    _, player = await add_player(hass, tv, colour_page.url, **{CONF_SILENT_AUDIO: True})
+    tv, player = await receiving_tv(
+        hass, cast_devices, receiver, colour_page.url, **{CONF_SILENT_AUDIO: True}
+    )
     screen = await start_and_play(hass, player, tv)
     media = tv.loads[-1]
     assert (media["hlsVideoSegmentFormat"], media["hlsSegmentFormat"]) == ("fmp4", "fmp4")

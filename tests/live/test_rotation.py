@@ -56,8 +56,8 @@ def capture_counters(entry: Any) -> str:
     age = asyncio.get_running_loop().time() - capture.last_frame_at
     return (
         f"{type(capture).__name__}: {getattr(capture, 'ticks', '-')} renders, "
-        f"{getattr(capture, 'damaged_ticks', '-')} changed, {getattr(capture, 'wakes', '-')} "
-        f"wakes, {capture.stats.frames_in} frames in, the last {age:.1f} s ago"
+        f"{getattr(capture, 'pictures', '-')} pictures, {getattr(capture, 'wakes', '-')} "
+        f"wakes, {capture.stats.frames_in} changed (frames in), the last {age:.1f} s ago"
     )
 
 

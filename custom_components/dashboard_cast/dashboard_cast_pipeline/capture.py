@@ -234,7 +234,6 @@ class FrameClockCapture(ScreencastCapture):
         self._last_render = -math.inf  # loop time
         self._active_until = -math.inf
         self.ticks = 0  # renders
-        self.damaged_ticks = 0  # renders that changed the picture
         self.pictures = 0  # pictures taken, changed or not
         self.wakes = 0  # times the page said it changed
 
@@ -351,10 +350,10 @@ class FrameClockCapture(ScreencastCapture):
     async def _frame(self, cdp: CdpSession, *, with_picture: bool) -> None:
         """Render one frame, alone in the browser, and keep its picture if it changed.
 
-        Without with_picture, the picture is taken only if the frame drew
-        something (a change the page did not tell of), of the frame drawn: a
-        frame that asks for its picture always draws, so whether it changed
-        shows in the picture.
+        Without with_picture, a picture (of the frame just drawn) is taken only
+        if the frame drew something: a change the page did not tell of. A
+        frame that brings its picture always draws, so whether it changed
+        shows in the picture itself.
         """
         params: dict[str, Any] = {"interval": self._interval * 1000}
         async with self._frame_lock:
@@ -380,7 +379,6 @@ class FrameClockCapture(ScreencastCapture):
             return
         self.latest = picture
         self.stats.frames_in += 1
-        self.damaged_ticks += 1
         self.last_frame_at = loop.time()
         self._active_until = self.last_frame_at + ACTIVE_SECONDS
 
