@@ -3,7 +3,7 @@
 Home Assistant's cast integration and pychromecast drive it unchanged: device
 info over HTTP on port 8008, then TLS on port 8009 carrying length-prefixed
 CastMessage protobufs with JSON payloads. Port 8009 is fixed, so each emulated
-device listens on a loopback address of its own (127.0.0.2, 127.0.0.3 ...).
+device listens on a loopback address of its own (loopback.py).
 
 On LOAD, the fast double fetches the URL it was given and answers PLAYING only
 if that is a playable HLS master playlist; screen_colour() decodes the newest

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+import os
+from pathlib import Path
+import shutil
+import tempfile
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -20,6 +24,33 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 CALLBACK_SECRET = "5e" * 32
+WORKER_TEMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each test worker (pytest-xdist) a temp folder of its own.
+
+    Tests look in the temp folder for what a stream left behind (session
+    folders, browser profiles): another worker's running streams are not
+    leaks of theirs. Its processes (Chromium, FFmpeg) inherit it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return
+    # Short: the full Chromium's socket path in it has at most 107 characters.
+    folder = Path(tempfile.gettempdir()) / f"dc-{worker}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    folder.chmod(0o1777)  # as /tmp: Chromium's own account keeps files there too
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # gettempdir() looks again
+    config.stash[WORKER_TEMP] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the worker's temp folder."""
+    if (folder := config.stash.get(WORKER_TEMP, None)) is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 
 from .cast_emulator import CastDevice
+from .loopback import loopback
 from .running_ha import RunningHomeAssistant, listed_segments
 
 REPO = Path(__file__).resolve().parent.parent
-TV_HOST = "127.0.0.5"  # an emulated Chromecast no other test uses
+TV_HOST = loopback(5)  # an emulated Chromecast no other test uses
 BANNER_TIMEOUT = 400  # the first start installs requirements Home Assistant lacks
 
 

@@ -30,6 +30,7 @@ from homeassistant.setup import async_setup_component
 
 from ..cast_emulator import CastDevice
 from ..conftest import CALLBACK_SECRET
+from ..loopback import loopback
 from ..media import close_to, latest_colour
 from ..receiver import ShakaReceiver, shaka_receiver
 
@@ -42,8 +43,8 @@ setInterval(async () => {
 }, 100);
 </script></body></html>"""
 # Port 8009 is fixed: every emulated device has a loopback address of its own.
-CAST_HOSTS = {"127.0.0.2": "Living room TV", "127.0.0.3": "Kitchen hub"}
-CAST_MODELS = {"127.0.0.2": "Chromecast", "127.0.0.3": "Google Nest Hub"}
+CAST_HOSTS = {loopback(2): "Living room TV", loopback(3): "Kitchen hub"}
+CAST_MODELS = {loopback(2): "Chromecast", loopback(3): "Google Nest Hub"}
 
 
 @pytest.fixture

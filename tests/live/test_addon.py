@@ -34,6 +34,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
 from ..cast_emulator import CastDevice
+from ..loopback import loopback
 from ..media import pipeline_processes
 from ..test_without_playwright import no_playwright  # noqa: F401
 from .conftest import RED, ColourPage, cast_entity_id, wait_for
@@ -45,7 +46,7 @@ SUPERVISOR_TOKEN = "supervisor-token-of-the-addon"  # noqa: S105 - a test value
 USER_SECRET = "a-secret-the-user-chose"  # noqa: S105 - a test value
 SHORT_SECRET = "short"  # noqa: S105 - a test value
 ADDON = "Dashboard Cast Renderer"
-KITCHEN = "127.0.0.3"
+KITCHEN = loopback(3)
 
 
 @dataclass

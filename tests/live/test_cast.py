@@ -28,12 +28,13 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
 from ..cast_emulator import CastDevice
+from ..loopback import loopback
 from ..media import browser_processes, close_to, pipeline_processes, session_folders
 from .conftest import BLUE, RED, ColourPage, add_dashboard_cast, cast_entity_id, wait_for
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-TV = "127.0.0.2"
-HUB = "127.0.0.3"
+TV = loopback(2)
+HUB = loopback(3)
 
 
 def player_id(hass: HomeAssistant, entry_id: str) -> str:

@@ -8,16 +8,19 @@ from custom_components.dashboard_cast.const import DOMAIN
 from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
+from ..loopback import loopback
 from ..media import fetch, probe
 from ..receiver import ShakaReceiver
 from .conftest import RED, ColourPage, wait_for
 from .test_cast import TV, add_player, state_of, wait_for_screen
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-HUB = "127.0.0.3"  # reports itself as a Google Nest Hub
+HUB = loopback(3)  # reports itself as a Google Nest Hub
 
 
-@pytest.mark.parametrize(("host", "size"), [(HUB, (1024, 600)), (TV, (1920, 1080))])
+@pytest.mark.parametrize(
+    ("host", "size"), [(HUB, (1024, 600)), (TV, (1920, 1080))], ids=["hub", "tv"]
+)
 async def test_the_picture_fits_the_device(
     hass: HomeAssistant,
     base_url: str,
