@@ -385,6 +385,28 @@ def _seccomp_mode(pid: int) -> int:
     raise AssertionError("no Seccomp line")
 
 
+async def test_the_full_browser_starts_in_a_deep_temp_folder(tmp_path: Path) -> None:
+    """Its singleton socket's path may not exceed 107 bytes, whatever the temp folder.
+
+    Home Assistant's temp folder may be deep (TMPDIR): Chromium then keeps its
+    temp files in the system's, and takes them with it when it closes.
+    """
+    deep = tmp_path / ("deeper-" * 6) / "dashboard_cast-0e2898b5ae7c" / "browser"
+    assert len(os.fsencode(deep / "home")) > browser.LONGEST_TMPDIR
+    pool = browser.BrowserPool(shutil.which("chromium"), temp_dir=deep)
+    try:
+        running = await pool.acquire()
+        assert running.is_connected()
+        assert pool._chromium is not None
+        socket = (pool._chromium.profile / "SingletonSocket").readlink()
+        assert socket.parent.parent == Path(browser.SHORT_TMPDIR)
+        assert socket.parent.is_dir()
+        pool.release()
+    finally:
+        await pool.async_close()
+    assert not socket.parent.exists()
+
+
 @pytest.mark.parametrize("build", ["chromium-headless-shell", "chromium"])
 async def test_chromium_runs_sandboxed_as_an_account_of_its_own(
     hass: HomeAssistant, streamer: TargetStreamer, monkeypatch: pytest.MonkeyPatch, build: str

@@ -118,16 +118,27 @@ BROWSER_IDLE_SECONDS = 60.0
 PLAYWRIGHT_REQUIREMENT = "playwright==1.65.2"
 # The browser process answers DevTools at once even while pages work hard.
 ANSWER_TIMEOUT = 1.0
+# The full browser makes its process-singleton socket in a folder of its own in
+# TMPDIR (TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket), and a socket's
+# path has at most 107 bytes: with a longer TMPDIR than this it does not start.
+LONGEST_TMPDIR = 107 - len(b"/org.chromium.Chromium.XXXXXX/SingletonSocket")
+# Where Chromium keeps its temp files when its home is too deep for that: the
+# system's temp folder, which every account may use, as Playwright leaves it.
+# Chromium makes private folders and files in it (mkdtemp, mkstemp).
+SHORT_TMPDIR = "/tmp"  # noqa: S108 - the system's temp folder is meant here
 
 
 def browser_environment(home: Path) -> dict[str, str]:
     """What Chromium gets of our environment: only what it needs to run.
 
     A browser opens any page; Home Assistant's environment (or the add-on's
-    SUPERVISOR_TOKEN) stays out of it. home: its HOME and TMPDIR.
+    SUPERVISOR_TOKEN) stays out of it. home: its HOME, and its TMPDIR unless
+    home's path is too long for the full browser's socket (a deep temp folder).
     """
     env: dict[str, str] = {key: os.environ[key] for key in BROWSER_ENVIRONMENT if key in os.environ}
     env["HOME"] = env["TMPDIR"] = str(home)
+    if len(os.fsencode(home)) > LONGEST_TMPDIR:
+        env["TMPDIR"] = SHORT_TMPDIR
     return env
 
 
@@ -178,7 +189,8 @@ class BrowserPool:
         """Initialize; nothing starts until the first acquire.
 
         temp_dir: Chromium's HOME and TMPDIR, so what it leaves after a crash is
-        where its owner sweeps (default: a folder of its own in the temp folder).
+        where its owner sweeps (default: a folder of its own in the temp folder;
+        TMPDIR is the system's if temp_dir is too deep, see browser_environment).
 
         cdp_url: drive a browser that already runs (a browserless-style DevTools
         endpoint, see cdp.py) instead of launching Chromium; closing only
