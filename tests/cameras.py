@@ -76,8 +76,8 @@ async def _stream(
     try:
         while chunk := await process.stdout.read(65536):
             await response.write(chunk)
-    except ConnectionResetError, asyncio.CancelledError:
-        pass
+    except ConnectionResetError:
+        pass  # the client went
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.kill()

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from custom_components.dashboard_cast.dashboard_cast_pipeline.priority import descendants
 
@@ -139,11 +140,43 @@ def close_to(colour: tuple[int, int, int], expected: tuple[int, int, int], tol: 
     return all(abs(a - b) <= tol for a, b in zip(colour, expected, strict=True))
 
 
+# How long a server's cleanup waits for the handlers it cancelled.
+HANDLERS_END_SECONDS = 10
+
+
+class LoopbackRunner(web.AppRunner):
+    """An AppRunner whose cleanup returns once every connection's handler has ended.
+
+    At shutdown aiohttp cancels a handler still running (a live stream, an
+    event stream) without waiting for it; Home Assistant's test harness then
+    finds its task still pending and fails the test.
+    """
+
+    def __init__(self, app: web.Application, **options: Any) -> None:
+        """Track each request's connection task, through a middleware of app's."""
+        super().__init__(app, **options)
+        self._connections: set[asyncio.Task[None]] = set()
+        app.middlewares.append(self._track)
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._connections.add(request.task)
+        request.task.add_done_callback(self._connections.discard)
+        return await handler(request)
+
+    async def cleanup(self) -> None:
+        """Stop serving, and wait for the cancelled handlers to end."""
+        await super().cleanup()
+        if self._connections:
+            async with asyncio.timeout(HANDLERS_END_SECONDS):
+                await asyncio.wait(self._connections)
+
+
 async def serve(
     app: web.Application, host: str = "127.0.0.1", **runner_options: Any
 ) -> tuple[web.AppRunner, int]:
     """Serve app on a free port of host (loopback); its runner (to clean up) and port."""
-    runner = web.AppRunner(app, **runner_options)
+    runner = LoopbackRunner(app, **runner_options)
     await runner.setup()
     site = web.TCPSite(runner, host, 0)
     await site.start()
