@@ -47,7 +47,7 @@ class PlayerState:
     loaded_at: float | None  # epoch ms of the LOAD
     first_frame_at: float | None  # epoch ms of the first presented frame
     playing: bool
-    freezes: list[dict[str, float]]  # gaps of FREEZE_MS or more, the player out of stream
+    freezes: list[dict[str, float]]  # pictures FREEZE_MS past their time, out of stream
     busy_gaps: list[dict[str, float]]  # other such gaps: the receiver page was too busy
     seeks: list[dict[str, Any]]  # playhead moves the player made on its own
     error: str | None

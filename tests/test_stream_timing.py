@@ -74,20 +74,30 @@ def test_encoder_threads_follow_the_pixel_rate(
 
 def test_served_playlist_tells_players_where_live_is() -> None:
     """A whole target duration, blocking reload, and a start a segment and a margin back."""
-    served = served_media_playlist(WRITTEN, 0.4)
+    served = served_media_playlist(WRITTEN, 0.4, 5)
     lines = served.splitlines()
     assert "#EXT-X-TARGETDURATION:1" in lines
     assert "#EXT-X-TARGETDURATION:0" not in lines
-    assert hold_back(0.4) == pytest.approx(0.55)
+    assert hold_back(0.4, 5) == pytest.approx(0.55)
     assert "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=0.550" in lines
     assert "#EXT-X-START:TIME-OFFSET=-0.550,PRECISE=YES" in lines
     # Everything FFmpeg wrote is still there, in order.
     assert [line for line in lines if "SERVER-CONTROL" not in line and "X-START" not in line] == [
         line.replace("TARGETDURATION:0", "TARGETDURATION:1") for line in WRITTEN.splitlines()
     ]
-    assert "#EXT-X-TARGETDURATION:4" in served_media_playlist(WRITTEN, 4.0)
+    assert "#EXT-X-TARGETDURATION:4" in served_media_playlist(WRITTEN, 4.0, 5)
     # A playlist FFmpeg has not finished writing is passed on as it is.
-    assert served_media_playlist("#EXTM3U\n", 0.4) == "#EXTM3U\n"
+    assert served_media_playlist("#EXTM3U\n", 0.4, 5) == "#EXTM3U\n"
+
+
+@pytest.mark.parametrize(
+    ("segment", "fps", "expected"),
+    [(0.4, 5, 0.55), (2.0, 5, 2.15), (0.5, 2, 1.15), (1.0, 1, 2.15), (4.0, 1, 4.15)],
+)
+def test_players_hold_back_two_frames_at_least(segment: float, fps: int, expected: float) -> None:
+    """A segment and the margin back, but never fewer than two frames (low frame rates)."""
+    assert hold_back(segment, fps) == pytest.approx(expected)
+    assert f"HOLD-BACK={expected:.3f}" in served_media_playlist(WRITTEN, segment, fps)
 
 
 def test_last_media_sequence() -> None:

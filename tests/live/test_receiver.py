@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from custom_components.dashboard_cast.const import (
+    CONF_FPS,
     CONF_RENDERER_SECRET,
     CONF_RENDERER_URL,
     CONF_SILENT_AUDIO,
@@ -97,6 +98,26 @@ async def test_home_assistant_stream_plays_in_the_receivers_player(
     await plays_live_and_follows_the_page(tv, colour_page)
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
     assert tv.screen is None
+
+
+@pytest.mark.parametrize("fps", [1, 2])
+async def test_low_frame_rates_play_in_the_receivers_player(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+    fps: int,
+) -> None:
+    """A frame every second or half second: the player keeps up, live, without a freeze.
+
+    Its segments are one frame each; the player holds back two (encoder.hold_back).
+    """
+    tv, player = await receiving_tv(
+        hass, cast_devices, receiver, colour_page.url, **{CONF_FPS: fps}
+    )
+    await start_and_play(hass, player, tv)
+    await plays_live_and_follows_the_page(tv, colour_page)
 
 
 async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(

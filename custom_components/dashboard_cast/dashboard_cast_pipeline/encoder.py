@@ -53,6 +53,10 @@ DELETE_AFTER_SECONDS = 3.0
 # moment of the encoder. The wait for the next playlist is not in it: players
 # block on the next segment's playlist (CAN-BLOCK-RELOAD) and hear of it at once.
 HOLD_BACK_MARGIN = 0.15
+# ...and at least this many frames: the receiver's player (Shaka, on
+# Chromium's media stack) stalls, waiting for data, with fewer ahead of it (at
+# 1 or 2 frames/s, segments of one frame).
+FRAMES_HELD_BACK = 2
 STOP_TIMEOUT = 5.0
 LOG_TAIL_LINES = 30
 # How far ahead of each write the frame clock renders the page (capture.py):
@@ -94,9 +98,9 @@ def segment_duration(fps: int, segment_seconds: float) -> float:
     return segment_frames(fps, segment_seconds) / fps
 
 
-def hold_back(segment: float) -> float:
+def hold_back(segment: float, fps: int) -> float:
     """Seconds behind the newest listed segment that a player plays (see HOLD_BACK_MARGIN)."""
-    return round(segment + HOLD_BACK_MARGIN, 3)
+    return round(max(segment, FRAMES_HELD_BACK / fps) + HOLD_BACK_MARGIN, 3)
 
 
 def target_duration(segment: float) -> int:
@@ -113,7 +117,7 @@ def last_media_sequence(media_playlist: str) -> int | None:
     return int(sequence.group(1)) + listed - 1
 
 
-def served_media_playlist(written: str, segment: float) -> str:
+def served_media_playlist(written: str, segment: float, fps: int) -> str:
     """FFmpeg's media playlist as players get it.
 
     - EXT-X-TARGETDURATION becomes a whole number of at least 1: FFmpeg rounds
@@ -133,7 +137,7 @@ def served_media_playlist(written: str, segment: float) -> str:
     if not found:
         return written
     _, _, rest = rest.partition("\n")
-    distance = hold_back(segment)
+    distance = hold_back(segment, fps)
     return (
         f"{head}#EXT-X-TARGETDURATION:{target_duration(segment)}\n"
         f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK={distance:.3f}\n"

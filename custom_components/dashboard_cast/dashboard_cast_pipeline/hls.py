@@ -137,7 +137,7 @@ async def _media_playlist(session: StreamSession, query: Mapping[str, str]) -> w
         if loop.time() >= deadline:
             return web.Response(status=HTTPStatus.SERVICE_UNAVAILABLE)
         await asyncio.sleep(BLOCKING_POLL_SECONDS)
-    text = served_media_playlist(text, segment)
+    text = served_media_playlist(text, segment, session.options.fps)
     return _no_cache(web.Response(text=text, content_type=HLS_CONTENT_TYPE))
 
 
