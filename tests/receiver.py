@@ -38,6 +38,9 @@ SHAKA = REPO / ".cache/receiver/node_modules/shaka-player/dist/shaka-player.comp
 RECEIVER_HOST = "127.0.0.9"
 # The renderer's flags for this closed network; a receiver plays without a click.
 RECEIVER_CHROMIUM_ARGS = (*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required")
+# A picture shown this long past its time is a freeze a person sees (FREEZE_MS
+# of receiver.html).
+FREEZE_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class PlayerState:
     loaded_at: float | None  # epoch ms of the LOAD
     first_frame_at: float | None  # epoch ms of the first presented frame
     playing: bool
-    freezes: list[dict[str, float]]  # pictures FREEZE_MS past their time, out of stream
+    freezes: list[dict[str, float]]  # pictures FREEZE_SECONDS past their time, out of stream
     busy_gaps: list[dict[str, float]]  # other such gaps: the receiver page was too busy
     seeks: list[dict[str, Any]]  # playhead moves the player made on its own
     error: str | None

@@ -25,7 +25,7 @@ from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
 from ..media import codecs
-from ..receiver import PlayingScreen, ShakaReceiver, watch_playback
+from ..receiver import FREEZE_SECONDS, PlayingScreen, ShakaReceiver, watch_playback
 from .conftest import BLUE, RED, ColourPage, wait_for
 from .test_cast import TV, add_player, state_of, wait_for_screen
 from .test_renderer_service import SECRET, Renderer, renderer  # noqa: F401
@@ -42,16 +42,21 @@ async def assert_plays_live(screen: PlayingScreen) -> None:
     first, last = samples[0][1], samples[-1][1]
     assert last.error is None, last.error
     assert last.freezes == [], last.freezes
-    for (t0, s0), (t1, s1) in itertools.pairwise(samples):
-        wall = t1 - t0
-        # Never slower than the clock. Faster only by a catch-up skip: Shaka
-        # Player sometimes moves the playhead a fraction of a second forward,
-        # to the end of its seek range, about 3 s after it started.
-        assert wall - 0.25 < s1.current_time - s0.current_time < wall + 1.0, (s0, s1)
+    for (_, s0), (_, s1) in itertools.pairwise(samples):
+        wall = (s1.now - s0.now) / 1000  # the receiver page's own clock, when it answered
+        # Never slower than the clock by a freeze's worth (a picture shown
+        # FREEZE_SECONDS past its time); a busy test machine delays a player
+        # by less now and then. Faster only by a catch-up skip: Shaka Player
+        # sometimes moves the playhead a fraction of a second forward, to the
+        # end of its seek range, about 3 s after it started.
+        assert wall - FREEZE_SECONDS < s1.current_time - s0.current_time < wall + 1.0, (s0, s1)
     assert last.current_time - first.current_time > PLAYBACK_SECONDS - 1
     for _, state in samples:
         assert state.playing
-        assert 0 <= state.behind_live_edge < 1.0, state
+        # Near the end of the player's seek range (the live edge less
+        # HOLD-BACK), where Shaka starts the playhead: 0.03 s to 0.43 s before
+        # it, and on a busy test machine a tenth of a second past it.
+        assert -0.2 < state.behind_live_edge < 1.0, state
 
 
 async def receiving_tv(
