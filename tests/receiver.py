@@ -54,6 +54,7 @@ class PlayerState:
     busy_gaps: list[dict[str, float]]  # other such gaps: the receiver page was too busy
     seeks: list[dict[str, Any]]  # playhead moves the player made on its own
     error: str | None
+    recovered: list[str]  # errors the player reported as recoverable, and played on
     current_time: float
     buffered_end: float
     live_edge: float
@@ -77,6 +78,7 @@ class PlayerState:
             busy_gaps=raw["busyGaps"],
             seeks=raw["seeks"],
             error=raw["error"],
+            recovered=raw["recovered"],
             current_time=raw["currentTime"],
             buffered_end=raw["bufferedEnd"],
             live_edge=raw["liveEdge"],
@@ -201,6 +203,7 @@ async def wait_until_playing(screen: PlayingScreen, timeout: float = 20) -> Play
         while True:
             state = await screen.state()
             assert state.error is None, state.error
+            assert state.recovered == [], state.recovered
             if state.playing and state.first_frame_at is not None:
                 return state
             await asyncio.sleep(0.1)

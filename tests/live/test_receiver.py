@@ -41,6 +41,7 @@ async def assert_plays_live(screen: PlayingScreen) -> None:
     samples = await watch_playback(screen, PLAYBACK_SECONDS)
     first, last = samples[0][1], samples[-1][1]
     assert last.error is None, last.error
+    assert last.recovered == [], last.recovered
     assert last.freezes == [], last.freezes
     for (_, s0), (_, s1) in itertools.pairwise(samples):
         wall = (s1.now - s0.now) / 1000  # the receiver page's own clock, when it answered
@@ -149,6 +150,17 @@ async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(
         while not (state := await screen.state()).freezes:
             await asyncio.sleep(0.3)
     assert max(freeze["ms"] for freeze in state.freezes) >= 1000, state.freezes
+    # Then it plays on, live again: a change reaches the screen. Shaka Player
+    # (5.2.12) reports a recoverable TypeError here: on the playlist after the
+    # stall, its live edge (by the clock) is past every listed segment, it
+    # evicts them all, and HlsParser.setProgramDateTimeRegionsFromIndex_
+    # iterates the empty index.
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+    state = await screen.state()
+    assert state.error is None, state.error
+    assert state.playing
+    assert state.behind_live_edge < 1.0, state
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
 
 

@@ -110,6 +110,7 @@ async def test_views_take_turns_in_one_stream(
     assert tv.screen is screen
     state = await screen.state()
     assert state.error is None
+    assert state.recovered == []
     assert state.playing
     # From view to view the frontend navigated, as a click does: no reload, no new login.
     assert await page.evaluate("window.__loaded_once === true")
