@@ -396,7 +396,7 @@ async def change_to_pixels(site: TestSite, screen: PlayingScreen) -> float:
 
 async def watch_receiver(screen: PlayingScreen, seconds: float) -> dict[str, Any]:
     """Playback on the TV over the window: stalls, and how far behind live it plays."""
-    samples = [state for _, state in await watch_playback(screen, seconds)]
+    samples = await watch_playback(screen, seconds)
     last = samples[-1]
     if last.error is not None:
         raise RuntimeError(f"the player failed: {last.error}")

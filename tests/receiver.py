@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+import re
 import time
 from typing import Any
 
@@ -38,9 +39,16 @@ SHAKA = REPO / ".cache/receiver/node_modules/shaka-player/dist/shaka-player.comp
 RECEIVER_HOST = "127.0.0.9"
 # The renderer's flags for this closed network; a receiver plays without a click.
 RECEIVER_CHROMIUM_ARGS = (*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required")
-# A picture shown this long past its time is a freeze a person sees (FREEZE_MS
-# of receiver.html).
-FREEZE_SECONDS = 0.5
+
+
+def _freeze_seconds() -> float:
+    """How long past its time a picture shown is a freeze a person sees: the page's FREEZE_MS."""
+    found = re.search(r"const FREEZE_MS = (\d+);", PAGE.read_text())
+    assert found is not None, "receiver.html names FREEZE_MS"
+    return int(found[1]) / 1000
+
+
+FREEZE_SECONDS = _freeze_seconds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +217,12 @@ async def wait_until_playing(screen: PlayingScreen, timeout: float = 20) -> Play
             await asyncio.sleep(0.1)
 
 
-async def watch_playback(screen: PlayingScreen, seconds: float) -> list[tuple[float, PlayerState]]:
-    """Sample the player once a second for a while: (monotonic time, state) pairs."""
+async def watch_playback(screen: PlayingScreen, seconds: float) -> list[PlayerState]:
+    """Sample the player once a second for a while (each state has the page's time)."""
     samples = []
     end = time.monotonic() + seconds
     while True:
-        samples.append((time.monotonic(), await screen.state()))
+        samples.append(await screen.state())
         if time.monotonic() >= end:
             return samples
         await asyncio.sleep(1)
