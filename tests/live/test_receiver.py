@@ -21,6 +21,7 @@ from custom_components.dashboard_cast.const import (
     CONF_SILENT_AUDIO,
     DOMAIN,
 )
+from custom_components.dashboard_cast.dashboard_cast_pipeline.session import ENCODER_HANG_SECONDS
 from homeassistant.core import HomeAssistant
 
 from ..cast_emulator import CastDevice
@@ -29,6 +30,7 @@ from ..receiver import FREEZE_SECONDS, PlayingScreen, ShakaReceiver, watch_playb
 from .conftest import BLUE, RED, ColourPage, wait_for
 from .test_cast import TV, add_player, state_of, wait_for_screen
 from .test_renderer_service import SECRET, Renderer, renderer  # noqa: F401
+from .test_watchdog import freeze_ffmpeg
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 PLAYBACK_SECONDS = 20
@@ -172,6 +174,53 @@ async def test_a_stalled_stream_freezes_the_picture_in_the_receiver(
     assert state.error is None, state.error
     assert state.playing
     await hass.services.async_call(DOMAIN, "stop", {"entity_id": player}, blocking=True)
+
+
+@pytest.mark.parametrize("interruption", ["loop_stood_still", "ffmpeg_hung"])
+async def test_the_receiver_plays_live_again_after_the_stream_came_back(
+    hass: HomeAssistant,
+    base_url: str,
+    colour_page: ColourPage,
+    cast_devices: dict[str, CastDevice],
+    receiver: ShakaReceiver,
+    interruption: str,
+) -> None:
+    """After a long interruption the stream's timeline catches up with the clock.
+
+    Shaka Player's live edge follows the clock: had the stream fallen behind
+    it, the player would wait past the newest segment for good, its picture
+    frozen while it reports playing.
+    - Home Assistant's loop stands still longer than the encoder may be
+      silent: FFmpeg is not to blame for that, and is not restarted.
+    - FFmpeg hangs: the new encoder fills the whole time since its output stopped.
+    """
+    tv, player = await receiving_tv(hass, cast_devices, receiver, colour_page.url)
+    screen = await start_and_play(hass, player, tv)
+    await wait_for_screen(tv, RED)
+    session = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.streamer.session
+    assert session is not None
+    if interruption == "loop_stood_still":
+        time.sleep(ENCODER_HANG_SECONDS + 1)  # noqa: ASYNC251 - blocking the loop is the point
+    else:
+        freeze_ffmpeg(session)
+        # A still page's segments need no FFmpeg: the hang tells once the page changes.
+        colour_page.colour = "#0000ff"
+        await wait_for(lambda: session.stats.restarts == 1, timeout=15)
+    colour_page.colour = "#0000ff"
+    await wait_for_screen(tv, BLUE)
+    assert session.stats.restarts == (interruption == "ffmpeg_hung")
+    # It plays on with the clock, near the live edge: how near after such a
+    # gap is the player's choice (1.5 to 2.1 s behind here, within the 6 s
+    # the playlist lists). A player stuck past the newest segment falls
+    # further behind every second.
+    before = await screen.state()
+    await asyncio.sleep(3)
+    after = await screen.state()
+    assert after.error is None, after.error
+    assert after.playing
+    played = after.current_time - before.current_time
+    assert played > (after.now - before.now) / 1000 - FREEZE_SECONDS, (before, after)
+    assert after.behind_live_edge < 3.0, after
 
 
 async def test_renderer_stream_plays_in_the_receivers_player(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
 import os
@@ -78,6 +79,15 @@ async def crash_page(session: StreamSession) -> None:
         await cdp.send("Page.crash")
 
 
+def timeline_lag(session: StreamSession) -> float:
+    """Seconds the stream's published timeline is behind the clock it keeps pace with."""
+    encoder = session.encoder
+    assert encoder is not None
+    assert encoder.timeline_origin is not None
+    on_the_clock = asyncio.get_running_loop().time() - encoder.timeline_origin
+    return on_the_clock - encoder.playlist.next_frame / session.options.fps
+
+
 async def _sync(action: Callable[[StreamSession], None], session: StreamSession) -> None:
     action(session)
 
@@ -113,6 +123,9 @@ async def test_part_restarts_in_place(
     await wait_for_screen(tv, BLUE)
 
     assert len(tv.loads) == 1  # never re-cast: the same URL went on playing
+    # Still on the clock: a new encoder filled the time the old one was silent
+    # (players' live edge follows the clock). Behind by the segment being made.
+    assert -0.5 < timeline_lag(session) < 1.0
     assert state_of(hass, player) == "playing"
     assert session.stats.restarts == 1
     assert session.stats.last_error

@@ -334,7 +334,7 @@ class HlsEncoder:
         before_frame: Callable[[], Awaitable[None]] | None = None,
         stats: PipelineStats | None = None,
         generation: int = 0,
-        resume_after: float = 0.0,
+        timeline_origin: float | None = None,
         playlist: MediaPlaylist | None = None,
         silent_audio: bool = False,
         transpose: str | None = None,
@@ -342,9 +342,13 @@ class HlsEncoder:
         """Initialize; call start(). Log lines go to log (the session's, with its prefix).
 
         generation counts the session's encoders: a later one continues the
-        stream of the one before (its playlist), whose output
-        stopped resume_after seconds ago; the first picture fills that gap (up
-        to the usual pre-roll), so the stream's timeline keeps pace with the clock.
+        stream of the one before (its playlist), whose timeline_origin it
+        gets. Its first picture fills the whole gap since that encoder's
+        output stopped, so the stream's timeline keeps pace with the clock.
+        Players' live edge follows the clock: a timeline behind it by more
+        than the playlist lists leaves Shaka Player (the Cast receiver's)
+        waiting past the newest segment for good. A still picture's segments
+        are reused, so filling costs FFmpeg a segment or two.
 
         before_frame(): awaited FRAME_LEAD before every write, for at most that
         long: the frame clock renders the page then, so its picture is written.
@@ -356,10 +360,10 @@ class HlsEncoder:
         self._fps = fps
         self._interval = 1.0 / fps
         segment = segment_duration(fps, segment_seconds)
-        preroll_seconds = segment * PREROLL_SEGMENTS
-        if generation:
-            preroll_seconds = min(preroll_seconds, resume_after)
-        self._preroll_frames = max(1, round(fps * preroll_seconds))
+        self._preroll_frames = max(1, round(fps * segment * PREROLL_SEGMENTS))
+        # The loop's time at which the stream's timeline was at 0: set by the
+        # first encoder at its first frame, kept by the ones after it.
+        self.timeline_origin = timeline_origin
         self._latest_frame = latest_frame
         self._before_frame = before_frame
         self._log = log
@@ -472,6 +476,9 @@ class HlsEncoder:
         stdin.write(self._header)
         loop = asyncio.get_running_loop()
         started_at: float | None = None  # loop time of the first frame
+        # Frames due before the first one's time: the pre-roll, or for a later
+        # encoder, the stream's time since its origin less what it already has.
+        ahead = self._preroll_frames
         # before_frame() runs this long ahead of each write: the page renders
         # then, and its picture is in when the write is due.
         lead = min(FRAME_LEAD, self._interval / 2) if self._before_frame is not None else 0.0
@@ -492,9 +499,14 @@ class HlsEncoder:
             if frame is not None:
                 if started_at is None:
                     started_at = now
-                # The first picture fills the pre-roll at once, so a player can
-                # start now instead of after that many seconds.
-                due = self._preroll_frames + int((now - started_at) / self._interval)
+                    if self.timeline_origin is None:
+                        self.timeline_origin = now - ahead * self._interval
+                    else:
+                        behind = round((now - self.timeline_origin) / self._interval)
+                        ahead = max(1, behind - self.playlist.next_frame)
+                # The first picture fills the pre-roll (or the gap) at once, so
+                # a player can start now instead of after that many seconds.
+                due = ahead + int((now - started_at) / self._interval)
                 copies = max(1, due - self.frames_out)
                 if frame is not self._last_fed:
                     self._last_fed = frame
@@ -507,7 +519,7 @@ class HlsEncoder:
                 self.frames_out += copies
                 self.stats.frames_out += copies
                 await self._publish()
-                next_at = started_at + (self.frames_out - self._preroll_frames + 1) * self._interval
+                next_at = started_at + (self.frames_out - ahead + 1) * self._interval
             else:
                 next_at = now + self._interval
             write_at = next_at

@@ -57,6 +57,9 @@ PROBE_TIMEOUT = 2.0
 # An encoder that wrote no segment for this long (and at least three segment
 # lengths) has hung: a segment comes every segment length, still page or not.
 ENCODER_HANG_SECONDS = 5.0
+# A look of the watchdog this late means the event loop itself stood still
+# (a busy integration, a slow disk): no part had a chance to work meanwhile.
+LOOP_STOOD_STILL_SECONDS = 1.0
 # A page that crashes this soon after the pool stopped a renderer for its
 # memory crashed of that: a stopped renderer's crash reaches us within this,
 # also on a busy machine (half a second at rest here, over 2 s under load).
@@ -259,6 +262,8 @@ class StreamSession:
         self._budget = RestartBudget()
         self._watchdog: asyncio.Task[None] | None = None
         self._last_probe = 0.0
+        # When the watchdog last found that the loop had stood still (time.time()).
+        self._loop_moved_again_at = 0.0
         self._encoder_generation = 0
         self.capture: ScreencastCapture | None = None
         self.encoder: HlsEncoder | None = None
@@ -410,7 +415,7 @@ class StreamSession:
     async def _start_encoder(
         self,
         generation: int = 0,
-        resume_after: float = 0.0,
+        timeline_origin: float | None = None,
         playlist: MediaPlaylist | None = None,
     ) -> None:
         assert self.out_dir is not None
@@ -427,7 +432,7 @@ class StreamSession:
             self.log,
             stats=self.stats,
             generation=generation,
-            resume_after=resume_after,
+            timeline_origin=timeline_origin,
             playlist=playlist,
             silent_audio=self.options.silent_audio,
             transpose=TRANSPOSE[self.options.orientation],
@@ -445,8 +450,12 @@ class StreamSession:
 
     async def _watch(self) -> None:
         """Restart whatever part failed, behind the same URL; give up after too many."""
+        loop = asyncio.get_running_loop()
         while True:
+            asleep_since = loop.time()
             await asyncio.sleep(WATCH_INTERVAL)
+            if loop.time() - asleep_since - WATCH_INTERVAL > LOOP_STOOD_STILL_SECONDS:
+                self._loop_moved_again_at = time.time()
             fault = await self._find_fault()
             if fault is None:
                 continue
@@ -521,13 +530,22 @@ class StreamSession:
         return PART_PAGE, page_error
 
     async def _encoder_silence(self) -> float | None:
-        """Seconds the running encoder has written no segment, once that means it hung."""
+        """Seconds the running encoder has written no segment, once that means it hung.
+
+        Time the event loop stood still does not count: the encoder got no
+        frame then, and writes the missed ones as soon as the loop moves.
+        """
         assert self.encoder is not None
         started = self.encoder.started_at
         if started is None:
             return None
         limit = max(ENCODER_HANG_SECONDS, 3 * self.options.segment_duration)
-        silent = min(time.time() - started, await self._seconds_since_last_segment())
+        now = time.time()
+        silent = min(
+            now - started,
+            now - self._loop_moved_again_at,
+            await self._seconds_since_last_segment(),
+        )
         return silent if silent > limit else None
 
     async def _restart(self, part: str) -> None:
@@ -537,9 +555,7 @@ class StreamSession:
             await self.encoder.stop(kill=True)
             self._encoder_generation += 1
             await self._start_encoder(
-                self._encoder_generation,
-                await self._seconds_since_last_segment(),
-                self.encoder.playlist,
+                self._encoder_generation, self.encoder.timeline_origin, self.encoder.playlist
             )
             return
         async with self._page_lock:
