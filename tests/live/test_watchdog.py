@@ -124,8 +124,10 @@ async def test_part_restarts_in_place(
 
     assert len(tv.loads) == 1  # never re-cast: the same URL went on playing
     # Still on the clock: a new encoder filled the time the old one was silent
-    # (players' live edge follows the clock). Behind by the segment being made.
-    assert -0.5 < timeline_lag(session) < 1.0
+    # (players' live edge follows the clock). Behind by the segment being made,
+    # once the fill is published: the change can show in its first segment
+    # while FFmpeg still encodes the rest (seconds, on a loaded machine).
+    await wait_for(lambda: -0.5 < timeline_lag(session) < 1.0, timeout=5)
     assert state_of(hass, player) == "playing"
     assert session.stats.restarts == 1
     assert session.stats.last_error
