@@ -46,8 +46,13 @@ async def test_aiohttps_shielded_send_fails_when_its_writer_is_cancelled(
     loop = asyncio.get_running_loop()
     set_aside = set_aside_shielded_send_failures(loop)
     writer = WebSocketWriter(BaseProtocol(loop), closed_transport, compress=15)  # type: ignore[arg-type]
-    sending = loop.create_task(writer.send_frame(b"x" * 1_000_000, WSMsgType.TEXT))
-    await asyncio.sleep(0)  # it started: the compressing runs aside
+    # Started at once, up to where it waits for the compressing aside, and
+    # cancelled before the loop can see that finish. Random, so that compressing
+    # takes milliseconds even with isal (Home Assistant's zlib): a compressing
+    # done before the send waits for it lets the send finish at once.
+    message = os.urandom(8 * 1024 * 1024)
+    sending = asyncio.Task(writer.send_frame(message, WSMsgType.TEXT), loop=loop, eager_start=True)
+    assert not sending.done(), "compressed before the send waited for it: use a larger message"
     sending.cancel()
     async with asyncio.timeout(10):
         while not set_aside:
