@@ -100,20 +100,13 @@ async def colour_page() -> AsyncGenerator[ColourPage]:
 
 
 @pytest.fixture
-def shielded_send_failures(hass: HomeAssistant) -> list[dict[str, Any]]:
-    """The shielded websocket sends of aiohttp that failed as upstream's do (tests/upstream.py).
+async def base_url(hass: HomeAssistant, hass_storage: dict[str, Any]) -> str:
+    """An onboarded Home Assistant serving its frontend on a real port.
 
-    Wherever a real frontend talks to Home Assistant: they come from its stack,
-    not from the integration, so they do not fail the test.
+    A real frontend talks to it: aiohttp's shielded websocket sends that fail
+    as upstream's do (tests/upstream.py) are its stack's, and fail no test.
     """
-    return set_aside_shielded_send_failures(hass.loop)
-
-
-@pytest.fixture
-async def base_url(
-    hass: HomeAssistant, hass_storage: dict[str, Any], shielded_send_failures: list[dict[str, Any]]
-) -> str:
-    """An onboarded Home Assistant serving its frontend on a real port."""
+    set_aside_shielded_send_failures(hass.loop)
     hass_storage["onboarding"] = {
         "version": 4,
         "minor_version": 1,
